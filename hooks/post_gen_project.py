@@ -1,0 +1,70 @@
+"""Shape the generated project to the answers, as `.template-manifest.yaml` says.
+
+Files owned by answers that were not chosen are removed; the chosen
+alternatives are moved into place; the manifest itself is removed last.
+"""
+
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+MANIFEST = Path(".template-manifest.yaml")
+PACKAGE = {{ cookiecutter.package_name | tojson }}
+CHOSEN = {
+    "include_example_api": {{ cookiecutter.include_example_api | tojson }},
+    "database_schema": "{{ 'custom' if cookiecutter.__schema else 'default' }}",
+}
+
+
+def expand(path: str) -> Path:
+    """A manifest path as a path in the generated project."""
+    return Path(path.format(package=PACKAGE))
+
+
+def parse(entry: str) -> tuple[Path, Path | None]:
+    """Split "a -> b" into (a, b); a plain path has no destination."""
+    source, _, destination = (part.strip() for part in entry.partition("->"))
+    return expand(source), expand(destination) if destination else None
+
+
+def remove(path: Path) -> None:
+    """Delete a file or a whole folder."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def prune_unchosen(options: dict[str, dict[str, list[str]]]) -> None:
+    """Remove what every answer that was not chosen owns."""
+    for option, answers in options.items():
+        for answer, entries in answers.items():
+            if answer != CHOSEN[option]:
+                for entry in entries:
+                    remove(parse(entry)[0])
+
+
+def move_alternatives(options: dict[str, dict[str, list[str]]]) -> None:
+    """Put the chosen alternatives in place."""
+    for option, answers in options.items():
+        for entry in answers[CHOSEN[option]]:
+            source, destination = parse(entry)
+            if destination is not None:
+                source.rename(destination)
+
+
+def main() -> None:
+    manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    prune_unchosen(manifest["options"])
+    move_alternatives(manifest["options"])
+    MANIFEST.unlink()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (OSError, KeyError, yaml.YAMLError) as exc:
+        print(f"post-generation hook failed: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,112 @@
+"""Refuse answers that would generate a broken or unsafe project.
+
+Each refusal is one line naming the field; cookiecutter then removes the
+half-made output directory, so nothing is left on disk.
+"""
+
+import keyword
+import re
+import sys
+
+ANSWERS = {
+    "project_name": {{ cookiecutter.project_name | tojson }},
+    "project_slug": {{ cookiecutter.project_slug | tojson }},
+    "package_name": {{ cookiecutter.package_name | tojson }},
+    "author_email": {{ cookiecutter.author_email | tojson }},
+    "python_version": {{ cookiecutter.python_version | tojson }},
+    "database_schema": {{ cookiecutter.database_schema | tojson }},
+    "include_example_api": {{ cookiecutter.include_example_api | tojson }},
+}
+
+SLUG = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
+PACKAGE = re.compile(r"[a-z_][a-z0-9_]*")
+SCHEMA = re.compile(r"[a-z_][a-z0-9_]*")
+EMAIL = re.compile(r"[^@\s\"'\\]+@[^@\s\"'\\]+\.[^@\s\"'\\]+")
+MAX_IDENTIFIER_BYTES = 63
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+# Package names that would shadow what the generated project imports.
+SHADOWED = {"alembic", "asyncpg", "fastapi", "pydantic", "sqlalchemy", "starlette", "tests"}
+
+
+def check_project_name(name: str) -> str | None:
+    if not name.strip():
+        return "must not be empty"
+    if any(char in name for char in "\"\\\n\r") or not name.isprintable():
+        return "must not contain quotes, backslashes or control characters"
+    return None
+
+
+def check_slug(slug: str) -> str | None:
+    if not SLUG.fullmatch(slug):
+        return (
+            f"{slug!r} is not a valid distribution name: use lowercase letters, digits, "
+            "'-' or '_', starting with a letter"
+        )
+    return None
+
+
+def check_package(name: str) -> str | None:
+    if not PACKAGE.fullmatch(name):
+        return f"{name!r} is not a lowercase Python identifier (letters, digits, '_')"
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return f"{name!r} is a Python keyword"
+    if name in sys.stdlib_module_names or name in SHADOWED:
+        return f"{name!r} would shadow the module of the same name"
+    return None
+
+
+def check_email(email: str) -> str | None:
+    if not EMAIL.fullmatch(email):
+        return f"{email!r} is not an e-mail address"
+    return None
+
+
+def check_python(version: str) -> str | None:
+    if version not in PYTHON_VERSIONS:
+        return f"{version!r} is not one of {', '.join(PYTHON_VERSIONS)}"
+    return None
+
+
+def check_schema(schema: str) -> str | None:
+    if schema in ("", "public"):
+        return None  # the database's default schema
+    if not SCHEMA.fullmatch(schema):
+        return (
+            f"{schema!r} is not a lowercase PostgreSQL identifier: use a-z, 0-9 and '_', "
+            "not starting with a digit"
+        )
+    if len(schema.encode()) > MAX_IDENTIFIER_BYTES:
+        return f"{schema!r} is longer than PostgreSQL's {MAX_IDENTIFIER_BYTES}-byte limit"
+    if schema.startswith("pg_") or schema == "information_schema":
+        return f"{schema!r} is reserved by PostgreSQL"
+    return None
+
+
+def check_yes_no(answer: str) -> str | None:
+    if answer not in ("y", "n"):
+        return f"{answer!r} must be 'y' or 'n'"
+    return None
+
+
+CHECKS = {
+    "project_name": check_project_name,
+    "project_slug": check_slug,
+    "package_name": check_package,
+    "author_email": check_email,
+    "python_version": check_python,
+    "database_schema": check_schema,
+    "include_example_api": check_yes_no,
+}
+
+
+def main() -> int:
+    for field, check in CHECKS.items():
+        problem = check(ANSWERS[field])
+        if problem:
+            print(f"ERROR: {field}: {problem}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Settings, read from the environment and an optional `.env` file."""
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from {{ cookiecutter.package_name }}.schema import SchemaSettings
+
+DRIVER = "postgresql+asyncpg"
+DEFAULT_DATABASE_URL = f"{DRIVER}://postgres@localhost:5432/{{ cookiecutter.package_name }}"
+
+
+class Settings(SchemaSettings, BaseSettings):
+    """Everything the service reads from its environment.
+
+    Pool limits are per process: with several workers, keep
+    ``workers * (pool_size + max_overflow)`` below PostgreSQL's ``max_connections``.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    app_name: str = "{{ cookiecutter.project_slug }}"
+    environment: Literal["development", "test", "production"] = "development"
+
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    database_pool_size: Annotated[int, Field(ge=1)] = 5
+    database_max_overflow: Annotated[int, Field(ge=0)] = 10
+    database_pool_timeout: Annotated[float, Field(gt=0)] = 5.0
+    database_pool_recycle: Annotated[int, Field(ge=-1)] = 1800
+    database_pool_pre_ping: bool = True
+    database_connect_timeout: Annotated[float, Field(gt=0)] = 5.0
+    database_echo: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _require_asyncpg_url(cls, value: SecretStr) -> SecretStr:
+        try:
+            url = make_url(value.get_secret_value())
+        except ArgumentError:
+            msg = f"must be a URL such as {DRIVER}://user:password@host:5432/dbname"
+            raise ValueError(msg) from None
+        if url.drivername != DRIVER:
+            msg = f"must use the {DRIVER}:// driver, not {url.drivername}://"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def database_url_object(self) -> URL:
+        """The database URL as SQLAlchemy's URL (its ``repr`` hides the password)."""
+        return make_url(self.database_url.get_secret_value())
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings of this process, read once on first use."""
+    return Settings()

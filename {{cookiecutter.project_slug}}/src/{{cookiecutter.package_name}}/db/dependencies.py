@@ -1,0 +1,32 @@
+"""FastAPI dependencies that hand the database to path operations."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from {{ cookiecutter.package_name }}.db.manager import DatabaseSessionManager
+
+
+async def get_sessionmanager(request: Request) -> DatabaseSessionManager:
+    """The manager the app's lifespan created."""
+    manager = getattr(request.state, "sessionmanager", None)
+    if not isinstance(manager, DatabaseSessionManager):
+        msg = "No DatabaseSessionManager in the lifespan state: did the app's lifespan run?"
+        raise RuntimeError(msg)  # noqa: TRY004 - a wiring error, not bad input
+    return manager
+
+
+SessionManager = Annotated[DatabaseSessionManager, Depends(get_sessionmanager)]
+
+
+async def get_db(manager: SessionManager) -> AsyncIterator[AsyncSession]:
+    """Yield one session per request; roll back on error, never commit."""
+    async with manager.session() as session:
+        yield session
+
+
+# scope="function" closes the session, returning its connection to the pool,
+# as soon as the path operation has returned, before the response is sent.
+DbSession = Annotated[AsyncSession, Depends(get_db, scope="function")]

@@ -1,0 +1,76 @@
+"""The process's engine and session factory, owned by one object."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from {{ cookiecutter.package_name }}.config import Settings
+
+
+class DatabaseSessionManager:
+    """Owns the async engine (its connection pool) and the session factory.
+
+    Create one per process where its lifetime is clear: in the app's lifespan,
+    or with ``async with`` in a script. Creating it does not connect; disposing
+    it closes every pooled connection.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        """Build the engine and session factory from ``settings``."""
+        self.engine: AsyncEngine = create_async_engine(
+            settings.database_url_object,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            pool_timeout=settings.database_pool_timeout,
+            pool_recycle=settings.database_pool_recycle,
+            pool_pre_ping=settings.database_pool_pre_ping,
+            echo=settings.database_echo,
+            connect_args={
+                "timeout": settings.database_connect_timeout,
+                "server_settings": {
+                    "application_name": settings.app_name,
+                    **settings.schema_server_settings(),
+                },
+            },
+        )
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Self:
+        """Use the manager for the duration of a block."""
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Dispose of the engine when the block ends."""
+        await self.close()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """Yield a session that is rolled back on error and always closed.
+
+        It never commits: call ``await session.commit()`` when the work is done.
+        ``async with`` shields the close from cancellation, so a cancelled
+        request still returns its connection to the pool.
+        """
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+            except Exception:
+                await session.rollback()
+                raise

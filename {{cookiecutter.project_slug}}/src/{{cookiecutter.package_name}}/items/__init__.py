@@ -1,0 +1,1 @@
+"""The example ``items`` resource: model, schemas, service and routes."""

@@ -1,0 +1,72 @@
+"""``/api/items``: list, create, read, update and delete items.
+
+Each write commits explicitly; the session dependency only rolls back.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from {{ cookiecutter.package_name }}.db import DbSession
+from {{ cookiecutter.package_name }}.items import service
+from {{ cookiecutter.package_name }}.items.models import Item
+from {{ cookiecutter.package_name }}.items.schemas import (
+    ItemCreate,
+    ItemRead,
+    ItemUpdate,
+)
+
+router = APIRouter(prefix="/items", tags=["items"])
+
+MAX_ID = 2**31 - 1  # the id column is a PostgreSQL integer
+ItemId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {status.HTTP_404_NOT_FOUND: {"description": "No item with this id"}}
+CONFLICT: Responses = {status.HTTP_409_CONFLICT: {"description": "An item with this name exists"}}
+
+
+async def _get_or_404(session: DbSession, item_id: int) -> Item:
+    item = await service.get_item(session, item_id)
+    if item is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Item not found")
+    return item
+
+
+@router.get("")
+async def list_items(
+    session: DbSession,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> list[ItemRead]:
+    """A page of items, oldest first."""
+    items = await service.list_items(session, limit=limit, offset=offset)
+    return [ItemRead.model_validate(item) for item in items]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=CONFLICT)
+async def create_item(data: ItemCreate, session: DbSession) -> ItemRead:
+    """Create an item."""
+    item = await service.create_item(session, data)
+    await session.commit()
+    return ItemRead.model_validate(item)
+
+
+@router.get("/{item_id}", responses=NOT_FOUND)
+async def read_item(item_id: ItemId, session: DbSession) -> ItemRead:
+    """One item."""
+    return ItemRead.model_validate(await _get_or_404(session, item_id))
+
+
+@router.patch("/{item_id}", responses=NOT_FOUND | CONFLICT)
+async def update_item(item_id: ItemId, data: ItemUpdate, session: DbSession) -> ItemRead:
+    """Change the fields that were sent."""
+    item = await service.update_item(session, await _get_or_404(session, item_id), data)
+    await session.commit()
+    return ItemRead.model_validate(item)
+
+
+@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+async def delete_item(item_id: ItemId, session: DbSession) -> None:
+    """Delete an item."""
+    await service.delete_item(session, await _get_or_404(session, item_id))
+    await session.commit()

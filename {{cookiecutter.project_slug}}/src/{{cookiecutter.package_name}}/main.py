@@ -1,0 +1,46 @@
+"""The application: settings in, a FastAPI app with its database lifespan out."""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TypedDict
+
+from fastapi import FastAPI
+
+from {{ cookiecutter.package_name }}.config import Settings, get_settings
+from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
+from {{ cookiecutter.package_name }}.errors import add_error_handlers
+from {{ cookiecutter.package_name }}.routes import router
+
+
+class State(TypedDict):
+    """What the lifespan hands every request (``request.state``)."""
+
+    sessionmanager: DatabaseSessionManager
+
+
+def make_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[State]]:
+    """A lifespan that owns one DatabaseSessionManager for the app's lifetime."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
+        async with DatabaseSessionManager(settings) as sessionmanager:
+            yield {"sessionmanager": sessionmanager}
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. Nothing connects until the lifespan starts."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title={{ cookiecutter.project_name | tojson }},
+        description={{ cookiecutter.description | tojson }},
+        version="0.1.0",
+        lifespan=make_lifespan(settings),
+    )
+    add_error_handlers(app)
+    app.include_router(router)
+    return app
+
+
+app = create_app()

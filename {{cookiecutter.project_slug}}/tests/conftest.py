@@ -1,0 +1,123 @@
+"""Fixtures: a migrated test database, and per-test isolation by rollback.
+
+The tests use ``TEST_DATABASE_URL`` if it is set, else the configured database
+with ``_test`` appended to its name. That database is created if missing and
+migrated with the project's own Alembic migrations once per run.
+
+Each test runs inside one outer transaction that is rolled back at the end.
+Sessions join it with ``join_transaction_mode="create_savepoint"``: an
+application ``commit()`` or ``rollback()`` only ends a SAVEPOINT, so a test's
+own setup survives whatever the endpoint does.
+"""
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.db import DatabaseSessionManager, get_db
+from {{ cookiecutter.package_name }}.main import create_app
+
+PROJECT_ROOT = Path(__file__).parent.parent
+
+
+def _test_settings() -> Settings:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url is None:
+        configured = Settings().database_url_object
+        test_url = configured.set(database=f"{configured.database}_test")
+        url = test_url.render_as_string(hide_password=False)
+    return Settings(environment="test", database_url=url)
+
+
+async def _create_database_if_missing(settings: Settings) -> None:
+    url = settings.database_url_object
+    admin = Settings(
+        database_url=url.set(database="postgres").render_as_string(hide_password=False)
+    )
+    async with DatabaseSessionManager(admin) as manager:
+        engine = manager.engine.execution_options(isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            exists = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
+            )
+            if not exists:
+                name = conn.dialect.identifier_preparer.quote(url.database or "")
+                await conn.execute(text(f"CREATE DATABASE {name}"))
+
+
+def migrate(settings: Settings, revision: str = "head") -> None:
+    """Run ``alembic upgrade`` with these settings."""
+    config = Config(PROJECT_ROOT / "alembic.ini")
+    config.attributes["settings"] = settings
+    command.upgrade(config, revision)
+
+
+@pytest.fixture(scope="session")
+async def settings() -> Settings:
+    """Settings pointing at the migrated test database."""
+    settings = _test_settings()
+    await _create_database_if_missing(settings)
+    await asyncio.to_thread(migrate, settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+async def sessionmanager(settings: Settings) -> AsyncIterator[DatabaseSessionManager]:
+    """A session manager on the test database, shared by the whole run."""
+    async with DatabaseSessionManager(settings) as manager:
+        yield manager
+
+
+@pytest.fixture
+async def connection(sessionmanager: DatabaseSessionManager) -> AsyncIterator[AsyncConnection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    async with sessionmanager.engine.connect() as conn:
+        transaction = await conn.begin()
+        yield conn
+        await transaction.rollback()
+
+
+@pytest.fixture
+def test_sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """Sessions bound to the test's transaction; their commits end a SAVEPOINT."""
+    return async_sessionmaker(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+
+
+@pytest.fixture
+async def session(
+    test_sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A session for the test's own setup and checks."""
+    async with test_sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture
+async def client(
+    settings: Settings, test_sessionmaker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[AsyncClient]:
+    """An HTTP client for the app, whose sessions join the test's transaction."""
+    app = create_app(settings)
+
+    async def get_test_db() -> AsyncIterator[AsyncSession]:
+        async with test_sessionmaker() as session:
+            yield session
+
+    app.dependency_overrides[get_db] = get_test_db
+    async with (
+        LifespanManager(app) as manager,
+        AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,
+    ):
+        yield client
