@@ -10,6 +10,8 @@ import sys
 
 ANSWERS = {
     "project_name": {{ cookiecutter.project_name | tojson }},
+    "description": {{ cookiecutter.description | tojson }},
+    "author_name": {{ cookiecutter.author_name | tojson }},
     "project_slug": {{ cookiecutter.project_slug | tojson }},
     "package_name": {{ cookiecutter.package_name | tojson }},
     "author_email": {{ cookiecutter.author_email | tojson }},
@@ -23,16 +25,25 @@ PACKAGE = re.compile(r"[a-z_][a-z0-9_]*")
 SCHEMA = re.compile(r"[a-z_][a-z0-9_]*")
 EMAIL = re.compile(r"[^@\s\"'\\]+@[^@\s\"'\\]+\.[^@\s\"'\\]+")
 MAX_IDENTIFIER_BYTES = 63
+MAX_NAME_LENGTH = 60
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 # Package names that would shadow what the generated project imports.
 SHADOWED = {"alembic", "asyncpg", "fastapi", "pydantic", "sqlalchemy", "starlette", "tests"}
 
 
-def check_project_name(name: str) -> str | None:
-    if not name.strip():
+def check_name(name: str) -> str | None:
+    if len(name) > MAX_NAME_LENGTH:
+        return f"must be at most {MAX_NAME_LENGTH} characters"
+    return check_text(name)
+
+
+def check_text(text: str) -> str | None:
+    if not text.strip():
         return "must not be empty"
-    if any(char in name for char in "\"\\\n\r") or not name.isprintable():
-        return "must not contain quotes, backslashes or control characters"
+    if not text.isprintable():
+        return "must not contain line breaks or control characters"
+    if '"' in text or "\\" in text:
+        return "must not contain double quotes or backslashes"
     return None
 
 
@@ -89,7 +100,9 @@ def check_yes_no(answer: str) -> str | None:
 
 
 CHECKS = {
-    "project_name": check_project_name,
+    "project_name": check_name,
+    "description": check_text,
+    "author_name": check_text,
     "project_slug": check_slug,
     "package_name": check_package,
     "author_email": check_email,

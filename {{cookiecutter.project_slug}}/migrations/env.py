@@ -11,7 +11,10 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlalchemy.schema import CreateSchema
 
-from {{ cookiecutter.package_name }}.config import Settings, get_settings
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+    get_settings,
+)
 from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
 from {{ cookiecutter.package_name }}.models import Base
 

@@ -24,7 +24,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.db import DatabaseSessionManager, get_db
+from {{ cookiecutter.package_name }}.db import (
+    DatabaseSessionManager,
+    get_db,
+)
 from {{ cookiecutter.package_name }}.main import create_app
 
 PROJECT_ROOT = Path(__file__).parent.parent

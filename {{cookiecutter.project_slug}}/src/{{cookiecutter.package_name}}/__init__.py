@@ -1,1 +1,4 @@
-"""{{ cookiecutter.project_name | replace('"', "'") | replace('\\', '') }}."""
+"""{{ cookiecutter.project_name }}.
+
+{{ cookiecutter.description | wordwrap(79) }}
+"""

@@ -11,7 +11,13 @@ from sqlalchemy.exc import ArgumentError
 from {{ cookiecutter.package_name }}.schema import SchemaSettings
 
 DRIVER = "postgresql+asyncpg"
-DEFAULT_DATABASE_URL = f"{DRIVER}://postgres@localhost:5432/{{ cookiecutter.package_name }}"
+DEFAULT_DATABASE_URL = URL.create(
+    DRIVER,
+    username="postgres",
+    host="localhost",
+    port=5432,
+    database="{{ cookiecutter.package_name }}",
+)
 
 
 class Settings(SchemaSettings, BaseSettings):
@@ -26,7 +32,7 @@ class Settings(SchemaSettings, BaseSettings):
     app_name: str = "{{ cookiecutter.project_slug }}"
     environment: Literal["development", "test", "production"] = "development"
 
-    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL.render_as_string())
     database_pool_size: Annotated[int, Field(ge=1)] = 5
     database_max_overflow: Annotated[int, Field(ge=0)] = 10
     database_pool_timeout: Annotated[float, Field(gt=0)] = 5.0

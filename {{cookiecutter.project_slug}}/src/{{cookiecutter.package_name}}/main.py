@@ -6,7 +6,10 @@ from typing import TypedDict
 
 from fastapi import FastAPI
 
-from {{ cookiecutter.package_name }}.config import Settings, get_settings
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+    get_settings,
+)
 from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
 from {{ cookiecutter.package_name }}.errors import add_error_handlers
 from {{ cookiecutter.package_name }}.routes import router
@@ -33,8 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. Nothing connects until the lifespan starts."""
     settings = settings or get_settings()
     app = FastAPI(
-        title={{ cookiecutter.project_name | tojson }},
-        description={{ cookiecutter.description | tojson }},
+        title="{{ cookiecutter.project_name }}",
         version="0.1.0",
         lifespan=make_lifespan(settings),
     )

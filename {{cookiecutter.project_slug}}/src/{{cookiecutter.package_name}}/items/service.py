@@ -6,7 +6,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.package_name }}.items.models import Item
-from {{ cookiecutter.package_name }}.items.schemas import ItemCreate, ItemUpdate
+from {{ cookiecutter.package_name }}.items.schemas import (
+    ItemCreate,
+    ItemUpdate,
+)
 
 
 async def list_items(session: AsyncSession, *, limit: int, offset: int) -> Sequence[Item]:

@@ -1,0 +1,78 @@
+"""Bad answers are refused with a reason naming the field, and leave nothing on disk."""
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+
+BAD_ANSWERS: list[tuple[str, str]] = [
+    ("project_name", ""),
+    ("project_name", "Line\nbreak"),
+    ("project_name", 'Say "hi"'),
+    ("project_name", "x" * 61),
+    ("description", "Back\\slash"),
+    ("author_email", "not-an-email"),
+    ("project_slug", "Bad Slug"),
+    ("project_slug", "9lives"),
+    ("project_slug", "trailing-"),
+    ("project_slug", "double..dot"),
+    ("package_name", "class"),
+    ("package_name", "match"),
+    ("package_name", "my-service"),
+    ("package_name", "1service"),
+    ("package_name", "json"),
+    ("package_name", "sqlalchemy"),
+    ("package_name", "Ünicode"),
+    ("database_schema", "app; drop schema public"),
+    ("database_schema", 'app"; drop schema public; --'),
+    ("database_schema", "app'"),
+    ("database_schema", "App"),
+    ("database_schema", "1app"),
+    ("database_schema", "my schema"),
+    ("database_schema", "schéma"),
+    ("database_schema", "a" * 64),
+    ("database_schema", "pg_catalog"),
+    ("database_schema", "pg_toast"),
+    ("database_schema", "information_schema"),
+    ("include_example_api", "maybe"),
+    ("python_version", "3.9"),
+]
+
+
+def test_the_refusal_list_is_broad(figure) -> None:
+    figure(f"{len(BAD_ANSWERS)} bad answers tried")
+    assert len(BAD_ANSWERS) >= 20
+    assert {field for field, _ in BAD_ANSWERS} >= {
+        "project_slug",
+        "package_name",
+        "database_schema",
+    }
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_ANSWERS, ids=lambda v: repr(v)[:30])
+def test_bad_answer_is_refused_and_nothing_is_written(
+    cookies, capfd: pytest.CaptureFixture[str], tmp_path, field: str, value: str
+) -> None:
+    result = cookies.bake(extra_context={field: value})
+
+    assert result.exit_code != 0
+    assert result.exception is not None
+    assert [p for p in (tmp_path / "cookies").rglob("*") if not p.is_dir()] == []
+    if isinstance(result.exception, FailedHookException):
+        assert f"ERROR: {field}:" in capfd.readouterr().err
+    else:
+        # Cookiecutter itself refuses a value outside a choice list.
+        assert isinstance(result.exception, ValueError)
+        assert field in str(result.exception)
+
+
+@pytest.mark.parametrize(
+    ("answers", "package"),
+    [
+        ({"database_schema": "public"}, "orders_service"),
+        ({"database_schema": "app_2"}, "orders_service"),
+        ({"project_name": "My Service", "package_name": "svc"}, "svc"),
+    ],
+)
+def test_good_answers_are_accepted(cookies, answers: dict[str, str], package: str) -> None:
+    result = cookies.bake(extra_context=answers)
+    assert result.exception is None
+    assert (result.project_path / "src" / package).is_dir()

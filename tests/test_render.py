@@ -1,0 +1,84 @@
+"""Every combination of answers renders a complete, clean project."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests import template
+from tests.tools import RUFF
+
+
+def bake_ok(cookies, answers: dict[str, str]) -> Path:
+    result = cookies.bake(extra_context=answers)
+    assert result.exit_code == 0, result.exception
+    assert result.exception is None
+    return result.project_path
+
+
+def test_manifest_lists_every_template_file() -> None:
+    assert template.unlisted_template_files() == []
+
+
+def test_every_manifest_path_exists_in_the_template() -> None:
+    assert template.missing_manifest_paths() == []
+
+
+@pytest.mark.parametrize(
+    "answers", template.ALL_VARIANTS, ids=lambda a: "-".join(v or "noschema" for v in a.values())
+)
+def test_variant_renders_exactly_its_files_cleanly(cookies, answers: dict[str, str]) -> None:
+    project = bake_ok(cookies, answers)
+    package = "orders_service"
+
+    assert template.project_files(project) == template.expected_files(answers, package)
+    assert template.residue(project) == []
+    pyproject = (project / "pyproject.toml").read_text()
+    assert f'requires-python = ">={answers["python_version"]}"' in pyproject
+    assert (project / ".python-version").read_text().strip() == answers["python_version"]
+
+    lint = subprocess.run(
+        [RUFF, "check", "--no-cache", "."], cwd=project, capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = subprocess.run(
+        [RUFF, "format", "--check", "--no-cache", "."], cwd=project, capture_output=True, text=True
+    )
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+@pytest.mark.parametrize(
+    ("answers", "package", "schema_line"),
+    [
+        ({"database_schema": "public"}, "orders_service", None),
+        ({"database_schema": "billing"}, "orders_service", "DATABASE_SCHEMA=billing"),
+        (
+            {"project_name": "Große Überweisungs-Plattform für Kunden & Partner 2026"},
+            "grosse_uberweisungs_plattform_fur_kunden_partner_2026",
+            None,
+        ),
+        (
+            {"project_name": "Bob's API", "description": "Bob's service, it's ok"},
+            "bob_s_api",
+            None,
+        ),
+    ],
+)
+def test_edge_answers_render_cleanly(
+    cookies, answers: dict[str, str], package: str, schema_line: str | None
+) -> None:
+    project = bake_ok(cookies, answers)
+    assert (project / "src" / package / "main.py").is_file()
+    assert template.project_files(project) == template.expected_files(answers, package)
+    assert template.residue(project) == []
+    env_example = (project / ".env.example").read_text()
+    if schema_line:
+        assert schema_line in env_example.splitlines()
+    else:
+        assert "DATABASE_SCHEMA" not in env_example
+    lint = subprocess.run([RUFF, "check", "--no-cache", "."], cwd=project, capture_output=True,
+                          text=True)
+    assert lint.returncode == 0, lint.stdout
+    fmt = subprocess.run([RUFF, "format", "--check", "--no-cache", "."], cwd=project,
+                         capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout
