@@ -33,7 +33,6 @@ def fresh_database(pg_admin_url: str) -> Iterator[str]:
     postgres.drop_database(pg_admin_url, name)
 
 
-
 FIGURES = pytest.StashKey[list[str]]()
 
 

@@ -53,7 +53,7 @@ def find_server(scratch: Path) -> tuple[str, object | None]:
     if asyncio.run(_answers(LOCAL_SERVER)):
         return LOCAL_SERVER, None
     try:
-        import pgserver  # noqa: PLC0415 - only needed when no server runs
+        import pgserver  # only needed when no server runs
     except ImportError as exc:
         raise RuntimeError(HOW_TO_PROVIDE) from exc
     server = pgserver.get_server(scratch / "pgdata", cleanup_mode="stop")

@@ -76,9 +76,11 @@ def test_edge_answers_render_cleanly(
         assert schema_line in env_example.splitlines()
     else:
         assert "DATABASE_SCHEMA" not in env_example
-    lint = subprocess.run([RUFF, "check", "--no-cache", "."], cwd=project, capture_output=True,
-                          text=True)
+    lint = subprocess.run(
+        [RUFF, "check", "--no-cache", "."], cwd=project, capture_output=True, text=True
+    )
     assert lint.returncode == 0, lint.stdout
-    fmt = subprocess.run([RUFF, "format", "--check", "--no-cache", "."], cwd=project,
-                         capture_output=True, text=True)
+    fmt = subprocess.run(
+        [RUFF, "format", "--check", "--no-cache", "."], cwd=project, capture_output=True, text=True
+    )
     assert fmt.returncode == 0, fmt.stdout

@@ -1,0 +1,162 @@
+"""Covering variants are installed, migrated, served and tested against real PostgreSQL.
+
+Every pair of option values appears together in at least one booted variant.
+Each boot: ``uv sync`` with the variant's own Python, ``mypy --strict``,
+``alembic upgrade head`` on a fresh database, ``fastapi run``, the health
+probes and (in example variants) a full CRUD round trip over HTTP, a clean
+shutdown, then the generated project's own test suite.
+"""
+
+import asyncio
+import itertools
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from tests import postgres, template
+from tests.tools import clean_env, find_python, run, uv_bin
+
+BOOTED_VARIANTS: list[dict[str, str]] = [
+    {"python_version": "3.11", "database_schema": "", "include_example_api": "y"},
+    {"python_version": "3.11", "database_schema": "app", "include_example_api": "n"},
+    {"python_version": "3.12", "database_schema": "", "include_example_api": "n"},
+    {"python_version": "3.12", "database_schema": "app", "include_example_api": "y"},
+    {"python_version": "3.13", "database_schema": "", "include_example_api": "y"},
+    {"python_version": "3.13", "database_schema": "app", "include_example_api": "n"},
+]
+
+
+def variant_id(answers: dict[str, str]) -> str:
+    return "-".join(f"{k}={v or 'none'}" for k, v in answers.items())
+
+
+def test_booted_variants_cover_every_pair_of_option_values() -> None:
+    options = list(template.OPTION_VALUES)
+    for first, second in itertools.combinations(options, 2):
+        wanted = set(
+            itertools.product(template.OPTION_VALUES[first], template.OPTION_VALUES[second])
+        )
+        booted = {(v[first], v[second]) for v in BOOTED_VARIANTS}
+        assert wanted <= booted, f"{first} x {second} misses {wanted - booted}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_live(base_url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"the app exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base_url}/health/live", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    pytest.fail(f"the app did not start within 60 s:\n{log.read_text()}")
+
+
+def crud_round_trip(base_url: str) -> None:
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        created = client.post("/api/items", json={"name": "boot", "description": "first"})
+        assert created.status_code == 201, created.text
+        item = created.json()
+        assert client.get(f"/api/items/{item['id']}").json() == item
+        patched = client.patch(f"/api/items/{item['id']}", json={"description": "second"})
+        assert patched.json()["description"] == "second"
+        assert [i["id"] for i in client.get("/api/items").json()] == [item["id"]]
+        assert client.post("/api/items", json={"name": "boot"}).status_code == 409
+        assert client.post("/api/items", json={"name": ""}).status_code == 422
+        assert client.delete(f"/api/items/{item['id']}").status_code == 204
+        assert client.get(f"/api/items/{item['id']}").status_code == 404
+
+
+async def tables_by_schema(url: str) -> dict[str, set[str]]:
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch(
+            "SELECT table_schema, table_name FROM information_schema.tables"
+            " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+        )
+    finally:
+        await connection.close()
+    found: dict[str, set[str]] = {}
+    for row in rows:
+        found.setdefault(row["table_schema"], set()).add(row["table_name"])
+    return found
+
+
+@pytest.mark.boot
+@pytest.mark.parametrize("answers", BOOTED_VARIANTS, ids=variant_id)
+def test_variant_boots_and_passes_its_own_tests(
+    cookies, pg_admin_url: str, fresh_database: str, answers: dict[str, str], figure
+) -> None:
+    python = find_python(answers["python_version"])
+    result = cookies.bake(extra_context=answers)
+    assert result.exception is None, result.exception
+    project: Path = result.project_path
+    uv = uv_bin()
+    database_url = postgres.with_database(
+        pg_admin_url, fresh_database, driver="postgresql+asyncpg"
+    )
+    env = {"DATABASE_URL": database_url, "TEST_DATABASE_URL": database_url}
+    started = time.monotonic()
+
+    run([uv, "sync", "--quiet", "--python", python], project)
+    version = run([uv, "run", "--no-sync", "python", "--version"], project).stdout
+    assert version.startswith(f"Python {answers['python_version']}.")
+    run([uv, "run", "--no-sync", "mypy"], project)
+    run([uv, "run", "--no-sync", "alembic", "upgrade", "head"], project, **env)
+
+    schema = answers["database_schema"] or "public"
+    tables = asyncio.run(tables_by_schema(postgres.with_database(pg_admin_url, fresh_database)))
+    expected_tables = {"alembic_version"} | (
+        {"items"} if answers["include_example_api"] == "y" else set()
+    )
+    assert tables == {schema: expected_tables}
+
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log = project / "server.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [uv, "run", "--no-sync", "fastapi", "run", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=project,
+            env=clean_env(**env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_live(base_url, server, log)
+        ready = httpx.get(f"{base_url}/health/ready", timeout=10)
+        assert ready.status_code == 200, ready.text
+        if answers["include_example_api"] == "y":
+            crud_round_trip(base_url)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            exit_code = server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            exit_code = server.wait()
+    output = log.read_text()
+    assert exit_code == 0, output
+    assert "Application shutdown complete" in output, output
+    assert "Traceback" not in output, output
+    assert "ERROR" not in output, output
+
+    tests = run([uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"], project, **env)
+    assert " passed" in tests.stdout, tests.stdout
+    assert " failed" not in tests.stdout, tests.stdout
+    figure(
+        f"booted and tested in {time.monotonic() - started:.1f} s: {tests.stdout.splitlines()[-1]}"
+    )
