@@ -3,7 +3,7 @@
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -11,6 +11,8 @@ from sqlalchemy.exc import ArgumentError
 from {{ cookiecutter.package_name }}.schema import SchemaSettings
 
 DRIVER = "postgresql+asyncpg"
+# Passwords that must never reach production.
+WELL_KNOWN_PASSWORDS = frozenset({"", "postgres", "password", "changeme", "secret", "PASSWORD"})
 DEFAULT_DATABASE_URL = URL.create(
     DRIVER,
     username="postgres",
@@ -53,6 +55,14 @@ class Settings(SchemaSettings, BaseSettings):
             msg = f"must use the {DRIVER}:// driver, not {url.drivername}://"
             raise ValueError(msg)
         return value
+
+    @model_validator(mode="after")
+    def _refuse_default_password_in_production(self) -> "Settings":
+        password = self.database_url_object.password or ""
+        if self.environment == "production" and password in WELL_KNOWN_PASSWORDS:
+            msg = "DATABASE_URL needs a real password when ENVIRONMENT=production"
+            raise ValueError(msg)
+        return self
 
     @property
     def database_url_object(self) -> URL:
