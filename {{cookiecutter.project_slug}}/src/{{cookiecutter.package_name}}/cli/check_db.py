@@ -1,0 +1,37 @@
+"""``check-db``: can this service reach its database, and how is it configured?"""
+
+import argparse
+import sys
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from {{ cookiecutter.package_name }}.cli.base import Command
+from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
+
+QUERY = text(
+    "SELECT current_setting('server_version') AS version, current_database() AS database,"
+    " current_user AS user, current_schema() AS schema,"
+    " current_setting('search_path') AS search_path"
+)
+
+
+async def check_db(manager: DatabaseSessionManager, _args: argparse.Namespace) -> int:
+    """Connect, print the server and pool settings; exit 1 if the database is unreachable."""
+    url = manager.engine.url.render_as_string(hide_password=True)
+    try:
+        async with manager.session() as session:
+            row = (await session.execute(QUERY)).one()
+    except (OSError, TimeoutError, SQLAlchemyError) as exc:
+        print(f"cannot reach {url}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    pool = manager.engine.pool
+    print(f"database:     {url}")
+    print(f"server:       PostgreSQL {row.version}")
+    print(f"connected as: {row.user} to {row.database}")
+    print(f"schema:       {row.schema} (search_path: {row.search_path})")
+    print(f"pool:         {pool.status()}")
+    return 0
+
+
+COMMAND = Command(name="check-db", help="check that the database answers", job=check_db)
