@@ -1,29 +1,90 @@
-"""Turn database failures into clean HTTP answers.
+"""Turn failures into clean HTTP answers; no body ever carries SQL or a stack trace.
 
-Unreachable database or exhausted pool: 503 with ``Retry-After``. Constraint
-violation: 409. Any other database error: 500 with an error id that is also
-logged beside the traceback; the body never carries SQL or a stack trace.
+- The database cannot serve (unreachable, refused, connect timeout, connection
+  killed, shutting down, too many connections) or the pool stayed exhausted for
+  ``pool_timeout``: 503 with ``Retry-After``.
+- A unique or foreign-key constraint refused the write: 409.
+- Any other error: 500 whose body holds the request id; the traceback goes to
+  the log beside the same id, never into the body.
+
+Every response carries an ``X-Request-ID`` header: the caller's, if it sent a
+well-formed one, else a new one.
 """
 
 import logging
+import re
 import uuid
 
 from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
+REQUEST_ID_HEADER = "X-Request-ID"
+_WELL_FORMED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+# SQLSTATE classes of errors that mean "the database cannot serve this now":
+# 08 connection exception, 28 invalid authorization, 3D unknown database,
+# 40 serialization failure or deadlock, 53 insufficient resources (too many
+# connections), 57 operator intervention (shutdown, terminated backend,
+# starting up, statement timeout).
+UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "28", "3D", "40", "53", "57"})
+
+
+def request_id(request: Request) -> str:
+    """The id ``RequestIdMiddleware`` gave this request (a new one without it)."""
+    found = getattr(request.state, "request_id", None)
+    return found if isinstance(found, str) else uuid.uuid4().hex
+
+
+def _describe(exc: BaseException) -> str:
+    """The error in one line, without the SQL statement or its parameters."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return f"{type(cause).__name__}: {cause}".splitlines()[0]
 
 
 def _unavailable(request: Request, exc: Exception, reason: str) -> JSONResponse:
-    logger.warning("%s %s: %s: %r", request.method, request.url.path, reason, exc)
+    logger.warning(
+        "%s %s: %s (request_id=%s): %s",
+        request.method,
+        request.url.path,
+        reason,
+        request_id(request),
+        _describe(exc),
+    )
     return JSONResponse(
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         content={"detail": reason},
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _internal_error(request: Request, exc: BaseException) -> JSONResponse:
+    rid = request_id(request)
+    logger.error(
+        "%s %s: unexpected error (request_id=%s)",
+        request.method,
+        request.url.path,
+        rid,
+        exc_info=exc,
+    )
+    return JSONResponse(
+        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        content={"detail": "Internal server error.", "request_id": rid},
+        headers={REQUEST_ID_HEADER: rid},
     )
 
 
@@ -33,7 +94,7 @@ async def pool_timeout_handler(request: Request, exc: Exception) -> JSONResponse
 
 
 async def connection_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """The database could not be reached."""
+    """The database could not be reached (refused, unknown host, connect timeout)."""
     return _unavailable(request, exc, "Database is unavailable, try again shortly.")
 
 
@@ -46,26 +107,106 @@ async def integrity_error_handler(request: Request, exc: Exception) -> JSONRespo
     )
 
 
+def is_unavailable(exc: DBAPIError) -> bool:
+    """Whether the error means the database cannot serve now, rather than a bug."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return (
+        exc.connection_invalidated
+        or isinstance(exc, OperationalError)
+        or (isinstance(sqlstate, str) and sqlstate[:2] in UNAVAILABLE_SQLSTATE_CLASSES)
+    )
+
+
 async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """Any other database error: 503 if the connection broke, else 500."""
-    if isinstance(exc, (OperationalError, InterfaceError)) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    ):
+    """Any other database error: 503 if the database cannot serve, else 500."""
+    if isinstance(exc, DBAPIError) and is_unavailable(exc):
         return await connection_error_handler(request, exc)
-    error_id = uuid.uuid4().hex
-    logger.error(
-        "%s %s: database error %s", request.method, request.url.path, error_id, exc_info=exc
-    )
-    return JSONResponse(
-        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
-        content={"detail": "Internal server error.", "error_id": error_id},
-    )
+    return _internal_error(request, exc)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts on the request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """FastAPI's answer, with two fixes.
+
+    A 405 lists in ``Allow`` every method of the path, not only the first
+    route's. A body that is not even text (invalid UTF-8) is malformed JSON,
+    answered with the same 422 as any other malformed JSON, not a bare 400.
+    """
+    if not isinstance(exc, HTTPException):
+        raise exc
+    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        headers = {**(exc.headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        exc = HTTPException(exc.status_code, exc.detail, headers)
+    elif exc.status_code == status.HTTP_400_BAD_REQUEST and isinstance(
+        exc.__cause__, UnicodeDecodeError
+    ):
+        error = {
+            "type": "json_invalid",
+            "loc": ("body", exc.__cause__.start),
+            "msg": "JSON decode error",
+            "input": {},
+            "ctx": {"error": "Body is not valid UTF-8"},
+        }
+        return await request_validation_exception_handler(request, RequestValidationError([error]))
+    return await http_exception_handler(request, exc)
+
+
+class RequestIdMiddleware:
+    """Gives each request an id, and turns any unhandled exception into a 500.
+
+    The id is the caller's ``X-Request-ID`` if it is well formed, else a new
+    one; it is in ``request.state.request_id``, in every response's
+    ``X-Request-ID`` header, and in the body and log line of a 500. An error
+    after the response has started cannot become a 500; it is re-raised for
+    the server to log and to close the connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        """Wrap ``app``."""
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
+        rid = offered if _WELL_FORMED_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = rid
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if started:
+                raise
+            response = _internal_error(Request(scope), exc)
+            await response(scope, receive, send)
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    """Register the database error handlers on ``app``."""
+    """Register the error handlers and the request-id middleware on ``app``."""
     app.add_exception_handler(PoolTimeoutError, pool_timeout_handler)
     app.add_exception_handler(IntegrityError, integrity_error_handler)
     app.add_exception_handler(DBAPIError, database_error_handler)
-    app.add_exception_handler(ConnectionError, connection_error_handler)
-    app.add_exception_handler(TimeoutError, connection_error_handler)
+    # Raised by the driver while connecting: refused, unknown host, missing
+    # socket, connect timeout (TimeoutError and ConnectionError are OSErrors).
+    app.add_exception_handler(OSError, connection_error_handler)
+    app.add_exception_handler(HTTPException, http_error_handler)
+    app.add_middleware(RequestIdMiddleware)
