@@ -53,3 +53,20 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         terminalreporter.section("figures")
         for line in figures:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def install_variant(tmp_path_factory: pytest.TempPathFactory):
+    """Bake and ``uv sync`` a variant once per run; the same answers give the same project."""
+    from tests.faults.service import InstalledVariant
+
+    installed: dict[tuple[tuple[str, str], ...], InstalledVariant] = {}
+
+    def install(answers: dict[str, str]) -> InstalledVariant:
+        key = tuple(sorted(answers.items()))
+        if key not in installed:
+            output = tmp_path_factory.mktemp("variant")
+            installed[key] = InstalledVariant.install(answers, output)
+        return installed[key]
+
+    return install

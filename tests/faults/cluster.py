@@ -1,0 +1,99 @@
+"""A throwaway PostgreSQL cluster a test may stop and start: never the shared server.
+
+It runs from a data directory of its own, on its own port and socket
+directory, with trust authentication on loopback. PostgreSQL refuses to run as
+root, so when the tests run as root every server command runs as the
+``postgres`` OS user (``runuser``), in a directory that user owns.
+"""
+
+import contextlib
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.faults.service import free_port
+
+
+def _bindir() -> Path | None:
+    """A directory holding initdb and pg_ctl: PATH, Debian's layout, or pgserver's."""
+    on_path = shutil.which("pg_ctl")
+    if on_path and shutil.which("initdb"):
+        return Path(on_path).resolve().parent
+    debian = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if debian:
+        return Path(debian[-1]).parent
+    try:
+        import pgserver
+    except ImportError:
+        return None
+    bundled = Path(pgserver.__file__).parent / "pginstall" / "bin"
+    return bundled if (bundled / "pg_ctl").exists() else None
+
+
+class ThrowawayCluster:
+    """initdb + pg_ctl start/stop in a temporary directory, removed by ``destroy()``."""
+
+    def __init__(self) -> None:
+        """Create the cluster (not started)."""
+        bindir = _bindir()
+        if bindir is None:
+            msg = "No initdb/pg_ctl found (PostgreSQL server binaries or the pgserver package)"
+            raise RuntimeError(msg)
+        self.bindir = bindir
+        self.as_postgres = os.geteuid() == 0
+        self.root = Path(tempfile.mkdtemp(prefix="throwaway-pg-"))
+        self.data = self.root / "data"
+        self.socket_dir = self.root / "sock"
+        self.socket_dir.mkdir()
+        if self.as_postgres:
+            shutil.chown(self.root, "postgres")
+            shutil.chown(self.socket_dir, "postgres")
+        self.port = free_port()
+        self._server("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+
+    @property
+    def admin_url(self) -> str:
+        """The maintenance database of this cluster."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _server(self, tool: str, *args: str) -> None:
+        command = [str(self.bindir / tool), *args]
+        if self.as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        result = subprocess.run(
+            command, capture_output=True, text=True, check=False, cwd=self.root, timeout=120
+        )
+        if result.returncode != 0:
+            msg = (
+                f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
+            )
+            raise RuntimeError(msg)
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1"
+            f" -c unix_socket_directories={self.socket_dir} -c fsync=off"
+        )
+        self._server(
+            "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data),
+            "-l", str(self.root / "server.log"), "-o", options,
+        )  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (``fast``: roll back and disconnect every client)."""
+        self._server("pg_ctl", "stop", "-w", "-t", "60", "-D", str(self.data), "-m", mode)
+
+    def destroy(self) -> None:
+        """Stop the server if it runs and remove every file of the cluster."""
+        with contextlib.suppress(RuntimeError):  # not running
+            self.stop("immediate")
+        for _ in range(3):
+            shutil.rmtree(self.root, ignore_errors=True)
+            if not self.root.exists():
+                return
+            time.sleep(0.5)
