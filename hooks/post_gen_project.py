@@ -12,9 +12,12 @@ import yaml
 
 MANIFEST = Path(".template-manifest.yaml")
 PACKAGE = {{ cookiecutter.package_name | tojson }}
+# The manifest's options are cookiecutter variables; these are their values.
 CHOSEN = {
     "include_example_api": {{ cookiecutter.include_example_api | tojson }},
-    "database_schema": "{{ 'custom' if cookiecutter.__schema else 'default' }}",
+    "session_scope": {{ cookiecutter.session_scope | tojson }},
+    "tenancy": {{ cookiecutter.tenancy | tojson }},
+    "__schema_mode": {{ cookiecutter.__schema_mode | tojson }},
 }
 
 
@@ -30,10 +33,10 @@ def parse(entry: str) -> tuple[Path, Path | None]:
 
 
 def remove(path: Path) -> None:
-    """Delete a file or a whole folder."""
+    """Delete a file or a whole folder (already gone if another option owned its folder)."""
     if path.is_dir():
         shutil.rmtree(path)
-    else:
+    elif path.exists():
         path.unlink()
 
 
@@ -47,11 +50,11 @@ def prune_unchosen(options: dict[str, dict[str, list[str]]]) -> None:
 
 
 def move_alternatives(options: dict[str, dict[str, list[str]]]) -> None:
-    """Put the chosen alternatives in place."""
+    """Put the chosen alternatives in place, unless another option removed their folder."""
     for option, answers in options.items():
         for entry in answers[CHOSEN[option]]:
             source, destination = parse(entry)
-            if destination is not None:
+            if destination is not None and source.exists():
                 source.rename(destination)
 
 

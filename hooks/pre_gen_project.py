@@ -7,6 +7,7 @@ half-made output directory, so nothing is left on disk.
 import keyword
 import re
 import sys
+from collections.abc import Callable
 
 ANSWERS = {
     "project_name": {{ cookiecutter.project_name | tojson }},
@@ -18,6 +19,8 @@ ANSWERS = {
     "python_version": {{ cookiecutter.python_version | tojson }},
     "database_schema": {{ cookiecutter.database_schema | tojson }},
     "include_example_api": {{ cookiecutter.include_example_api | tojson }},
+    "session_scope": {{ cookiecutter.session_scope | tojson }},
+    "tenancy": {{ cookiecutter.tenancy | tojson }},
 }
 
 SLUG = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
@@ -93,9 +96,24 @@ def check_schema(schema: str) -> str | None:
     return None
 
 
-def check_yes_no(answer: str) -> str | None:
-    if answer not in ("y", "n"):
-        return f"{answer!r} must be 'y' or 'n'"
+def one_of(*choices: str) -> Callable[[str], str | None]:
+    def check(answer: str) -> str | None:
+        if answer not in choices:
+            return f"{answer!r} must be one of {', '.join(choices)}"
+        return None
+
+    return check
+
+
+def check_combinations(answers: dict[str, str]) -> tuple[str, str] | None:
+    """Answers that are fine alone but make no sense together."""
+    schema = answers["database_schema"]
+    if answers["tenancy"] == "schema-per-tenant" and schema not in ("", "public"):
+        return (
+            "tenancy",
+            f"schema-per-tenant gives every tenant its own schema, so database_schema "
+            f"must stay empty (got {schema!r})",
+        )
     return None
 
 
@@ -108,7 +126,9 @@ CHECKS = {
     "author_email": check_email,
     "python_version": check_python,
     "database_schema": check_schema,
-    "include_example_api": check_yes_no,
+    "include_example_api": one_of("y", "n"),
+    "session_scope": one_of("request", "task"),
+    "tenancy": one_of("single", "schema-per-tenant"),
 }
 
 
@@ -118,6 +138,10 @@ def main() -> int:
         if problem:
             print(f"ERROR: {field}: {problem}", file=sys.stderr)
             return 1
+    conflict = check_combinations(ANSWERS)
+    if conflict:
+        print(f"ERROR: {conflict[0]}: {conflict[1]}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -18,12 +18,25 @@ OPTION_VALUES: dict[str, list[str]] = {
     "python_version": ["3.11", "3.12", "3.13"],
     "database_schema": ["", "app"],
     "include_example_api": ["y", "n"],
+    "session_scope": ["request", "task"],
+    "tenancy": ["single", "schema-per-tenant"],
 }
 
-ALL_VARIANTS: list[dict[str, str]] = [
+
+def is_supported(answers: Mapping[str, str]) -> bool:
+    """Whether the pre-generation hook accepts this combination."""
+    return not (
+        answers.get("tenancy") == "schema-per-tenant"
+        and answers.get("database_schema", "") not in ("", "public")
+    )
+
+
+COMBINATIONS: list[dict[str, str]] = [
     dict(zip(OPTION_VALUES, values, strict=True))
     for values in itertools.product(*OPTION_VALUES.values())
 ]
+ALL_VARIANTS = [answers for answers in COMBINATIONS if is_supported(answers)]
+UNSUPPORTED = [answers for answers in COMBINATIONS if not is_supported(answers)]
 
 
 def manifest() -> dict[str, Any]:
@@ -31,12 +44,20 @@ def manifest() -> dict[str, Any]:
     return yaml.safe_load((PROJECT_TEMPLATE / MANIFEST_NAME).read_text(encoding="utf-8"))
 
 
+def schema_mode(answers: Mapping[str, str]) -> str:
+    """``__schema_mode`` as cookiecutter.json derives it."""
+    if answers.get("tenancy") == "schema-per-tenant":
+        return "tenant"
+    return "default" if answers.get("database_schema", "") in ("", "public") else "custom"
+
+
 def chosen_keys(answers: Mapping[str, str]) -> dict[str, str]:
-    """The manifest key each option's answer selects (the hook's rule)."""
-    schema = answers.get("database_schema", "")
+    """The manifest key each option selects (defaults as in cookiecutter.json)."""
     return {
         "include_example_api": answers.get("include_example_api", "y"),
-        "database_schema": "default" if schema in ("", "public") else "custom",
+        "session_scope": answers.get("session_scope", "request"),
+        "tenancy": answers.get("tenancy", "single"),
+        "__schema_mode": schema_mode(answers),
     }
 
 
@@ -71,14 +92,22 @@ def owned_entries() -> Iterator[tuple[str, str, str]]:
 
 
 def expected_files(answers: Mapping[str, str], package: str) -> set[str]:
-    """The exact set of files a project generated with ``answers`` must have."""
+    """The exact set of files a project generated with ``answers`` must have.
+
+    Every template file, less what unchosen answers own, with chosen
+    alternatives moved into place unless another option removed them.
+    """
     files = template_files()
     chosen = chosen_keys(answers)
-    expected = set(manifest()["common"])
+    expected = set(files)
+    for option, key, entry in owned_entries():
+        if key != chosen[option]:
+            expected -= set(_expand(parse_entry(entry)[0], files))
     for option, key, entry in owned_entries():
         source, destination = parse_entry(entry)
-        if key == chosen[option]:
-            expected.update([destination] if destination else _expand(source, files))
+        if key == chosen[option] and destination and source in expected:
+            expected.remove(source)
+            expected.add(destination)
     return {path.replace("{package}", package) for path in expected}
 
 

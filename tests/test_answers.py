@@ -34,11 +34,22 @@ BAD_ANSWERS: list[tuple[str, str]] = [
     ("database_schema", "information_schema"),
     ("include_example_api", "maybe"),
     ("python_version", "3.9"),
+    ("session_scope", "thread"),
+    ("tenancy", "database-per-tenant"),
+]
+
+# Answers that are valid alone but not together, and the field the refusal names.
+BAD_COMBINATIONS: list[tuple[dict[str, str], str]] = [
+    ({"tenancy": "schema-per-tenant", "database_schema": "app"}, "tenancy"),
+    (
+        {"tenancy": "schema-per-tenant", "database_schema": "billing", "session_scope": "task"},
+        "tenancy",
+    ),
 ]
 
 
 def test_the_refusal_list_is_broad(figure) -> None:
-    figure(f"{len(BAD_ANSWERS)} bad answers tried")
+    figure(f"{len(BAD_ANSWERS) + len(BAD_COMBINATIONS)} bad answers tried")
     assert len(BAD_ANSWERS) >= 20
     assert {field for field, _ in BAD_ANSWERS} >= {
         "project_slug",
@@ -62,6 +73,17 @@ def test_bad_answer_is_refused_and_nothing_is_written(
         # Cookiecutter itself refuses a value outside a choice list.
         assert isinstance(result.exception, ValueError)
         assert field in str(result.exception)
+
+
+@pytest.mark.parametrize(("answers", "field"), BAD_COMBINATIONS)
+def test_unsupported_combination_is_refused(
+    cookies, capfd: pytest.CaptureFixture[str], tmp_path, answers: dict[str, str], field: str
+) -> None:
+    result = cookies.bake(extra_context=answers)
+
+    assert isinstance(result.exception, FailedHookException)
+    assert f"ERROR: {field}: schema-per-tenant" in capfd.readouterr().err
+    assert [p for p in (tmp_path / "cookies").rglob("*") if not p.is_dir()] == []
 
 
 @pytest.mark.parametrize(

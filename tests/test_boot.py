@@ -23,12 +23,16 @@ from tests import postgres, template
 from tests.tools import clean_env, find_python, run, uv_bin
 
 BOOTED_VARIANTS: list[dict[str, str]] = [
-    {"python_version": "3.11", "database_schema": "", "include_example_api": "y"},
-    {"python_version": "3.11", "database_schema": "app", "include_example_api": "n"},
-    {"python_version": "3.12", "database_schema": "", "include_example_api": "n"},
-    {"python_version": "3.12", "database_schema": "app", "include_example_api": "y"},
-    {"python_version": "3.13", "database_schema": "", "include_example_api": "y"},
-    {"python_version": "3.13", "database_schema": "app", "include_example_api": "n"},
+    dict(zip(template.OPTION_VALUES, values, strict=True))
+    for values in [
+        ("3.11", "", "y", "request", "single"),
+        ("3.11", "app", "n", "task", "single"),
+        ("3.11", "", "n", "request", "schema-per-tenant"),
+        ("3.12", "", "n", "request", "schema-per-tenant"),
+        ("3.12", "app", "y", "task", "single"),
+        ("3.13", "", "y", "task", "schema-per-tenant"),
+        ("3.13", "app", "n", "request", "single"),
+    ]
 ]
 
 
@@ -36,12 +40,10 @@ def variant_id(answers: dict[str, str]) -> str:
     return "-".join(f"{k}={v or 'none'}" for k, v in answers.items())
 
 
-def test_booted_variants_cover_every_pair_of_option_values() -> None:
-    options = list(template.OPTION_VALUES)
-    for first, second in itertools.combinations(options, 2):
-        wanted = set(
-            itertools.product(template.OPTION_VALUES[first], template.OPTION_VALUES[second])
-        )
+def test_booted_variants_cover_every_supported_pair_of_option_values() -> None:
+    assert all(template.is_supported(v) for v in BOOTED_VARIANTS)
+    for first, second in itertools.combinations(template.OPTION_VALUES, 2):
+        wanted = {(v[first], v[second]) for v in template.ALL_VARIANTS}
         booted = {(v[first], v[second]) for v in BOOTED_VARIANTS}
         assert wanted <= booted, f"{first} x {second} misses {wanted - booted}"
 
@@ -65,8 +67,8 @@ def wait_until_live(base_url: str, server: subprocess.Popen[bytes], log: Path) -
     pytest.fail(f"the app did not start within 60 s:\n{log.read_text()}")
 
 
-def crud_round_trip(base_url: str) -> None:
-    with httpx.Client(base_url=base_url, timeout=10) as client:
+def crud_round_trip(base_url: str, headers: dict[str, str]) -> None:
+    with httpx.Client(base_url=base_url, timeout=10, headers=headers) as client:
         created = client.post("/api/items", json={"name": "boot", "description": "first"})
         assert created.status_code == 201, created.text
         item = created.json()
@@ -109,6 +111,9 @@ def test_variant_boots_and_passes_its_own_tests(
         pg_admin_url, fresh_database, driver="postgresql+asyncpg"
     )
     env = {"DATABASE_URL": database_url, "TEST_DATABASE_URL": database_url}
+    tenants = answers["tenancy"] == "schema-per-tenant"
+    if tenants:
+        env["TENANTS"] = "acme,globex"
     started = time.monotonic()
 
     run([uv, "sync", "--quiet", "--python", python], project)
@@ -117,12 +122,14 @@ def test_variant_boots_and_passes_its_own_tests(
     run([uv, "run", "--no-sync", "mypy"], project)
     run([uv, "run", "--no-sync", "alembic", "upgrade", "head"], project, **env)
 
-    schema = answers["database_schema"] or "public"
+    schemas = (
+        ["tenant_acme", "tenant_globex"] if tenants else [answers["database_schema"] or "public"]
+    )
     tables = asyncio.run(tables_by_schema(postgres.with_database(pg_admin_url, fresh_database)))
     expected_tables = {"alembic_version"} | (
         {"items"} if answers["include_example_api"] == "y" else set()
     )
-    assert tables == {schema: expected_tables}
+    assert tables == dict.fromkeys(schemas, expected_tables)
 
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -140,7 +147,11 @@ def test_variant_boots_and_passes_its_own_tests(
         ready = httpx.get(f"{base_url}/health/ready", timeout=10)
         assert ready.status_code == 200, ready.text
         if answers["include_example_api"] == "y":
-            crud_round_trip(base_url)
+            crud_round_trip(base_url, {"X-Tenant": "acme"} if tenants else {})
+            if tenants:
+                assert httpx.get(f"{base_url}/api/items", timeout=10).status_code == 400
+                other = httpx.get(f"{base_url}/api/items", headers={"X-Tenant": "globex"})
+                assert other.json() == []
     finally:
         server.send_signal(signal.SIGINT)
         try:

@@ -24,12 +24,17 @@ def test_every_manifest_path_exists_in_the_template() -> None:
     assert template.missing_manifest_paths() == []
 
 
-@pytest.mark.parametrize(
-    "answers", template.ALL_VARIANTS, ids=lambda a: "-".join(v or "noschema" for v in a.values())
-)
+def variant_id(answers: dict[str, str]) -> str:
+    return "-".join(v or "noschema" for v in answers.values())
+
+
+@pytest.mark.parametrize("answers", template.ALL_VARIANTS, ids=variant_id)
 def test_variant_renders_exactly_its_files_cleanly(cookies, answers: dict[str, str]) -> None:
-    project = bake_ok(cookies, answers)
+    result = cookies.bake(extra_context=answers)
+    assert result.exception is None, result.exception
+    project = result.project_path
     package = "orders_service"
+    assert result.context["__schema_mode"] == template.schema_mode(answers)
 
     assert template.project_files(project) == template.expected_files(answers, package)
     assert template.residue(project) == []

@@ -13,8 +13,7 @@ from sqlalchemy.schema import DropSchema
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
 from {{ cookiecutter.package_name }}.models import Base
-
-from .conftest import migrate
+from tests.fixtures import migrate
 
 
 async def test_sessions_work_in_the_configured_schema(

@@ -39,10 +39,12 @@ class SchemaSettings(BaseModel):
 
     database_schema: SchemaName = "{{ cookiecutter.__schema }}"
 
-    @property
-    def schema_name(self) -> str | None:
-        """The schema migrations create and keep their version table in."""
-        return self.database_schema
+    def migration_schemas(self, tenant: str | None = None) -> list[str | None]:
+        """Where ``alembic upgrade`` works: the configured schema."""
+        if tenant is not None:
+            msg = "this service has no tenants"
+            raise ValueError(msg)
+        return [self.database_schema]
 
     def schema_server_settings(self) -> dict[str, str]:
         """Connection startup parameters that put every session in the schema."""

@@ -10,10 +10,12 @@ from pydantic import BaseModel
 class SchemaSettings(BaseModel):
     """No schema setting: connections keep the server's default ``search_path``."""
 
-    @property
-    def schema_name(self) -> str | None:
-        """The schema migrations create and keep their version table in."""
-        return None
+    def migration_schemas(self, tenant: str | None = None) -> list[str | None]:
+        """Where ``alembic upgrade`` works: the default schema."""
+        if tenant is not None:
+            msg = "this service has no tenants"
+            raise ValueError(msg)
+        return [None]
 
     def schema_server_settings(self) -> dict[str, str]:
         """Connection startup parameters for the schema: none."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 
-from {{ cookiecutter.package_name }}.cli.commands import COMMANDS
+from {{ cookiecutter.package_name }}.cli.commands import discover
 from {{ cookiecutter.package_name }}.config import (
     Settings,
     get_settings,
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Jobs that use the service's database outside requests.",
     )
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in COMMANDS:
+    for command in discover():
         subparser = subcommands.add_parser(command.name, help=command.help)
         command.arguments(subparser)
         subparser.set_defaults(command_object=command)

@@ -34,4 +34,4 @@ async def check_db(manager: DatabaseSessionManager, _args: argparse.Namespace) -
     return 0
 
 
-COMMAND = Command(name="check-db", help="check that the database answers", job=check_db)
+COMMANDS = (Command(name="check-db", help="check that the database answers", job=check_db),)

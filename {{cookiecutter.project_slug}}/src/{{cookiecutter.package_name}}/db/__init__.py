@@ -1,13 +1,14 @@
 """The database layer: models' base, session manager and dependencies."""
 
-from {{ cookiecutter.package_name }}.db.base import Base
-from {{ cookiecutter.package_name }}.db.dependencies import (
+from .base import Base
+from .dependencies import (
     DbSession,
     SessionManager,
     get_db,
     get_sessionmanager,
 )
-from {{ cookiecutter.package_name }}.db.manager import DatabaseSessionManager
+from .manager import DatabaseSessionManager
+from .search_path import set_local_search_path
 
 __all__ = [
     "Base",
@@ -16,4 +17,5 @@ __all__ = [
     "SessionManager",
     "get_db",
     "get_sessionmanager",
+    "set_local_search_path",
 ]

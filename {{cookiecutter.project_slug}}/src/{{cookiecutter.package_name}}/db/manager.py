@@ -25,6 +25,7 @@ class DatabaseSessionManager:
 
     def __init__(self, settings: Settings) -> None:
         """Build the engine and session factory from ``settings``."""
+        self.settings = settings
         self.engine: AsyncEngine = create_async_engine(
             settings.database_url_object,
             pool_size=settings.database_pool_size,

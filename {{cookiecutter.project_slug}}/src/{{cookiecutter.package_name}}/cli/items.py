@@ -34,5 +34,7 @@ async def purge_items(manager: DatabaseSessionManager, _args: argparse.Namespace
     return 0
 
 
-SEED = Command(name="seed-items", help="create items", job=seed_items, arguments=_seed_arguments)
-PURGE = Command(name="purge-items", help="delete every item", job=purge_items)
+COMMANDS = (
+    Command(name="seed-items", help="create items", job=seed_items, arguments=_seed_arguments),
+    Command(name="purge-items", help="delete every item", job=purge_items),
+)

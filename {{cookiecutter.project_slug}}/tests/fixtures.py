@@ -1,5 +1,8 @@
 """Fixtures: a migrated test database, and per-test isolation by rollback.
 
+Loaded as a pytest plugin (``-p tests.fixtures`` in pyproject.toml), so a
+``conftest.py`` can override any of them.
+
 The tests use ``TEST_DATABASE_URL`` if it is set, else the configured database
 with ``_test`` appended to its name. That database is created if missing and
 migrated with the project's own Alembic migrations once per run.
@@ -14,6 +17,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -33,13 +37,14 @@ from {{ cookiecutter.package_name }}.main import create_app
 PROJECT_ROOT = Path(__file__).parent.parent
 
 
-def _test_settings() -> Settings:
+def make_test_settings(**overrides: Any) -> Settings:
+    """Settings for the test database (``TEST_DATABASE_URL`` or ``<database>_test``)."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url is None:
         configured = Settings().database_url_object
         test_url = configured.set(database=f"{configured.database}_test")
         url = test_url.render_as_string(hide_password=False)
-    return Settings(environment="test", database_url=url)
+    return Settings(**overrides, environment="test", database_url=url)
 
 
 async def _create_database_if_missing(settings: Settings) -> None:
@@ -65,13 +70,17 @@ def migrate(settings: Settings, revision: str = "head") -> None:
     command.upgrade(config, revision)
 
 
-@pytest.fixture(scope="session")
-async def settings() -> Settings:
-    """Settings pointing at the migrated test database."""
-    settings = _test_settings()
+async def prepare_database(settings: Settings) -> Settings:
+    """Create the test database if needed and migrate it to the latest revision."""
     await _create_database_if_missing(settings)
     await asyncio.to_thread(migrate, settings)
     return settings
+
+
+@pytest.fixture(scope="session")
+async def settings() -> Settings:
+    """Settings pointing at the migrated test database."""
+    return await prepare_database(make_test_settings())
 
 
 @pytest.fixture(scope="session")
@@ -108,8 +117,16 @@ async def session(
 
 
 @pytest.fixture
+def client_headers() -> dict[str, str]:
+    """Headers every request of ``client`` carries (e.g. credentials)."""
+    return {}
+
+
+@pytest.fixture
 async def client(
-    settings: Settings, test_sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings,
+    test_sessionmaker: async_sessionmaker[AsyncSession],
+    client_headers: dict[str, str],
 ) -> AsyncIterator[AsyncClient]:
     """An HTTP client for the app, whose sessions join the test's transaction."""
     app = create_app(settings)
@@ -121,6 +138,10 @@ async def client(
     app.dependency_overrides[get_db] = get_test_db
     async with (
         LifespanManager(app) as manager,
-        AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,
+        AsyncClient(
+            transport=ASGITransport(app=manager.app),
+            base_url="http://test",
+            headers=client_headers,
+        ) as client,
     ):
         yield client

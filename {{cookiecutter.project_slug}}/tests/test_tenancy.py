@@ -1,0 +1,156 @@
+"""Schema-per-tenant: each request works only in its tenant's schema.
+
+These tests use the real app and real sessions (no test transaction), a small
+pool so that connections are reused across tenants, and a probe table created
+in each tenant's schema for the duration of the module.
+"""
+
+import asyncio
+import contextvars
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import APIRouter
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, text
+from sqlalchemy.schema import CreateTable, DropSchema, DropTable
+
+from {{ cookiecutter.package_name }} import api
+from {{ cookiecutter.package_name }}.cli.__main__ import run
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.db import DatabaseSessionManager, DbSession
+from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.schema import tenant_schema
+from {{ cookiecutter.package_name }}.tenancy import tenant_context
+from tests.conftest import OTHER_TENANT, TENANT
+
+TENANTS = (TENANT, OTHER_TENANT)
+probe = Table("tenancy_probe", MetaData(), Column("id", Integer), Column("tenant", String))
+
+
+@pytest.fixture(scope="module")
+async def probe_tables(
+    sessionmanager: DatabaseSessionManager,
+) -> AsyncIterator[None]:
+    """The probe table in each tenant's schema, dropped afterwards."""
+    for tenant in TENANTS:
+        with tenant_context(tenant):
+            async with sessionmanager.session() as session:
+                await session.execute(CreateTable(probe, if_not_exists=True))
+                await session.commit()
+    yield
+    for tenant in TENANTS:
+        with tenant_context(tenant):
+            async with sessionmanager.session() as session:
+                await session.execute(DropTable(probe, if_exists=True))
+                await session.commit()
+
+
+def probe_router() -> APIRouter:
+    """Routes that write twice, committing in between, and report where they worked."""
+    router = APIRouter()
+
+    @router.post("/probe/{tenant}/{number}")
+    async def write_twice(tenant: str, number: int, session: DbSession) -> dict[str, Any]:
+        await session.execute(probe.insert().values(id=number, tenant=tenant))
+        await session.commit()
+        await asyncio.sleep(0)  # let other requests interleave
+        await session.execute(probe.insert().values(id=-number, tenant=tenant))
+        await session.commit()
+        return {"schema": await session.scalar(select(func.current_schema()))}
+
+    return router
+
+
+@pytest.fixture
+async def app_client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    """The real app on a pool of two connections, with the probe routes under /api."""
+    small_pool = settings.model_copy(update={"database_pool_size": 2, "database_max_overflow": 0})
+    app = create_app(small_pool)
+    app.include_router(probe_router(), prefix=api.PREFIX, dependencies=api.DEPENDENCIES)
+    async with LifespanManager(app) as manager:
+        transport = ASGITransport(app=manager.app)
+        async with AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+@pytest.mark.usefixtures("probe_tables")
+async def test_concurrent_writes_stay_in_their_tenant(
+    app_client: AsyncClient, sessionmanager: DatabaseSessionManager
+) -> None:
+    requests = [(TENANTS[n % 2], n) for n in range(1, 201)]
+
+    async def write(tenant: str, number: int) -> dict[str, Any]:
+        response = await app_client.post(
+            f"/api/probe/{tenant}/{number}", headers={"X-Tenant": tenant}
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    answers = await asyncio.gather(*(write(tenant, number) for tenant, number in requests))
+
+    assert [a["schema"] for a in answers] == [tenant_schema(t) for t, _ in requests]
+    for tenant in TENANTS:
+        with tenant_context(tenant):
+            async with sessionmanager.session() as session:
+                rows = (await session.execute(select(probe.c.tenant, probe.c.id))).all()
+        assert {row.tenant for row in rows} == {tenant}
+        expected = {n for t, n in requests if t == tenant}
+        assert {row.id for row in rows} == expected | {-n for n in expected}
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 400),
+        ({"X-Tenant": "Alpha"}, 400),
+        ({"X-Tenant": "alpha'; drop schema public; --"}, 400),
+        ({"X-Tenant": ""}, 400),
+        ({"X-Tenant": "gamma"}, 404),
+    ],
+)
+async def test_missing_malformed_or_unknown_tenant_is_refused(
+    app_client: AsyncClient, headers: dict[str, str], status: int
+) -> None:
+    response = await app_client.post("/api/probe/x/1", headers=headers)
+    assert response.status_code == status
+    assert "detail" in response.json()
+
+
+async def test_outside_a_tenant_no_schema_is_reachable(
+    sessionmanager: DatabaseSessionManager,
+) -> None:
+    async def current_schema() -> str | None:
+        async with sessionmanager.session() as session:
+            schema: str | None = await session.scalar(text("SELECT current_schema()"))
+        return schema
+
+    # A task with an empty context runs outside every tenant.
+    outside = asyncio.create_task(current_schema(), context=contextvars.Context())
+    assert await outside is None
+
+
+async def test_create_tenant_creates_and_migrates_its_schema(
+    settings: Settings, sessionmanager: DatabaseSessionManager
+) -> None:
+    tenant = f"t{uuid.uuid4().hex[:10]}"
+    try:
+        assert await run(["create-tenant", tenant], settings) == 0
+        with tenant_context(tenant):
+            async with sessionmanager.session() as session:
+                schema = await session.scalar(text("SELECT current_schema()"))
+                version_table = await session.scalar(text("SELECT to_regclass('alembic_version')"))
+        assert schema == tenant_schema(tenant)
+        assert version_table is not None
+    finally:
+        async with sessionmanager.session() as session:
+            await session.execute(DropSchema(tenant_schema(tenant), cascade=True, if_exists=True))
+            await session.commit()
+
+
+async def test_create_tenant_refuses_a_malformed_id(settings: Settings) -> None:
+    assert await run(["create-tenant", "Bad-Tenant"], settings) == 2
