@@ -335,7 +335,7 @@ def test_a_storm_of_disconnecting_clients_leaks_no_connection(
 
     async def scenario(app: RunningApp) -> dict[str, int]:
         host, port = app.base_url.removeprefix("http://").split(":")
-        seen_backends = 0
+        seen_backends = seen_waiting = 0
         stop = asyncio.Event()
 
         async def hang_up(n: int) -> None:
@@ -370,9 +370,12 @@ def test_a_storm_of_disconnecting_clients_leaks_no_connection(
                 await asyncio.sleep(0.05)
 
         async def watch() -> None:
-            nonlocal seen_backends
+            nonlocal seen_backends, seen_waiting
             while not stop.is_set():
-                seen_backends = max(seen_backends, len(await database.app_backends()))
+                rows = await database.app_backends()
+                seen_backends = max(seen_backends, len(rows))
+                waiting = sum(1 for row in rows if row["wait_event_type"] == "Lock")
+                seen_waiting = max(seen_waiting, waiting)
                 await asyncio.sleep(0.05)
 
         background = [asyncio.create_task(locker()), asyncio.create_task(watch())]
@@ -405,16 +408,18 @@ def test_a_storm_of_disconnecting_clients_leaks_no_connection(
             statuses = [r.status_code for r in await asyncio.gather(*held)]
         assert all_free, "some connection stayed checked out after the storm"
         assert statuses == [200] * (pool_size + max_overflow), statuses
-        return {"seen": seen_backends, "left": left}
+        return {"seen": seen_backends, "waiting": seen_waiting, "left": left}
 
     with variant.serve(tmp_path / "app.log", database.app_url, **settings) as app:
         result = asyncio.run(scenario(app))
         log = app.assert_clean_log()
     assert result["seen"] <= pool_size + max_overflow, result
     assert result["left"] <= pool_size, result
+    assert result["waiting"] > 0, "no query was running when clients left"
     figure(
         f"{storm} requests whose clients hung up after 0-50 ms (half reset, half closed),"
-        f" while a lock kept queries waiting: at most {result['seen']} app backends"
+        f" while a lock kept up to {result['waiting']} queries waiting:"
+        f" at most {result['seen']} app backends"
         f" (pool {pool_size} + overflow {max_overflow}), {result['left']} left idle afterwards"
         f" (pool size {pool_size}), {pool_size + max_overflow}/{pool_size + max_overflow}"
         f" connections free to check out, 0 leak warnings in {len(log.splitlines())} log lines"
