@@ -1,0 +1,76 @@
+"""``/api/items``: list, create, read, update and delete items.
+
+Every route runs in a task scope (``TaskSession``): the service reaches the
+request's session through ``current_session()``. Each write commits
+explicitly; the session dependency only rolls back.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from {{ cookiecutter.package_name }}.db.task_scope import (
+    TaskSession,
+    current_session,
+)
+from {{ cookiecutter.package_name }}.items import service
+from {{ cookiecutter.package_name }}.items.models import Item
+from {{ cookiecutter.package_name }}.items.schemas import (
+    ItemCreate,
+    ItemRead,
+    ItemUpdate,
+)
+
+router = APIRouter(prefix="/items", tags=["items"], dependencies=[TaskSession])
+
+MAX_ID = 2**31 - 1  # the id column is a PostgreSQL integer
+ItemId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {status.HTTP_404_NOT_FOUND: {"description": "No item with this id"}}
+CONFLICT: Responses = {status.HTTP_409_CONFLICT: {"description": "An item with this name exists"}}
+
+
+async def _get_or_404(item_id: int) -> Item:
+    item = await service.get_item(item_id)
+    if item is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Item not found")
+    return item
+
+
+@router.get("")
+async def list_items(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> list[ItemRead]:
+    """A page of items, oldest first."""
+    items = await service.list_items(limit=limit, offset=offset)
+    return [ItemRead.model_validate(item) for item in items]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=CONFLICT)
+async def create_item(data: ItemCreate) -> ItemRead:
+    """Create an item."""
+    item = await service.create_item(data)
+    await current_session().commit()
+    return ItemRead.model_validate(item)
+
+
+@router.get("/{item_id}", responses=NOT_FOUND)
+async def read_item(item_id: ItemId) -> ItemRead:
+    """One item."""
+    return ItemRead.model_validate(await _get_or_404(item_id))
+
+
+@router.patch("/{item_id}", responses=NOT_FOUND | CONFLICT)
+async def update_item(item_id: ItemId, data: ItemUpdate) -> ItemRead:
+    """Change the fields that were sent."""
+    item = await service.update_item(await _get_or_404(item_id), data)
+    await current_session().commit()
+    return ItemRead.model_validate(item)
+
+
+@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+async def delete_item(item_id: ItemId) -> None:
+    """Delete an item."""
+    await service.delete_item(await _get_or_404(item_id))
+    await current_session().commit()

@@ -1,0 +1,51 @@
+"""Item queries and writes, in the current task's session.
+
+Nothing here is handed a session: ``current_session()`` finds the one the
+request (or job) opened. They flush but never commit: the caller decides.
+"""
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from {{ cookiecutter.package_name }}.db.task_scope import current_session
+from {{ cookiecutter.package_name }}.items.models import Item
+from {{ cookiecutter.package_name }}.items.schemas import (
+    ItemCreate,
+    ItemUpdate,
+)
+
+
+async def list_items(*, limit: int, offset: int) -> Sequence[Item]:
+    """A page of items, oldest first."""
+    query = select(Item).order_by(Item.id).limit(limit).offset(offset)
+    return (await current_session().scalars(query)).all()
+
+
+async def get_item(item_id: int) -> Item | None:
+    """The item with this id, if any."""
+    return await current_session().get(Item, item_id)
+
+
+async def create_item(data: ItemCreate) -> Item:
+    """Add an item; its id and timestamp come back from the INSERT."""
+    session = current_session()
+    item = Item(**data.model_dump())
+    session.add(item)
+    await session.flush()
+    return item
+
+
+async def update_item(item: Item, data: ItemUpdate) -> Item:
+    """Apply the fields that were sent."""
+    for field, value in data.model_dump(exclude_unset=True).items():
+        setattr(item, field, value)
+    await current_session().flush()
+    return item
+
+
+async def delete_item(item: Item) -> None:
+    """Delete an item."""
+    session = current_session()
+    await session.delete(item)
+    await session.flush()
