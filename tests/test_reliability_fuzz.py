@@ -23,7 +23,9 @@ MAX_EXAMPLES = 50
 SEED = 20260501
 
 
-def schemathesis(url: str, workdir: Path) -> subprocess.CompletedProcess[str]:
+def schemathesis(
+    url: str, workdir: Path, headers: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
     command = [
         str(Path(sys.executable).parent / "schemathesis"),
         "run",
@@ -38,6 +40,7 @@ def schemathesis(url: str, workdir: Path) -> subprocess.CompletedProcess[str]:
         "10",
         "--max-response-time",
         "5",
+        *(f"--header={name}: {value}" for name, value in headers.items()),
     ]
     return subprocess.run(
         command,
@@ -59,7 +62,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         migrated_database(pg_admin_url, variant) as database,
         variant.serve(tmp_path / "app.log", database.app_url) as app,
     ):
-        result = schemathesis(f"{app.base_url}/openapi.json", tmp_path)
+        result = schemathesis(f"{app.base_url}/openapi.json", tmp_path, variant.headers)
         app.assert_clean_log()
     output = result.stdout + result.stderr
     cases = re.search(r"(\d+) generated", output)

@@ -62,9 +62,26 @@ class InstalledVariant:
         return cls(answers, project, project.name, package)
 
     @property
+    def tenant(self) -> str | None:
+        """The tenant the faults work in, for a schema-per-tenant variant."""
+        return "acme" if self.answers.get("tenancy") == "schema-per-tenant" else None
+
+    @property
     def schema(self) -> str:
         """The schema the tables live in."""
+        if self.tenant:
+            return f"tenant_{self.tenant}"
         return self.answers.get("database_schema") or "public"
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """Environment every command and server of this variant needs."""
+        return {"TENANTS": self.tenant} if self.tenant else {}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers every request to this variant's /api routes needs."""
+        return {"X-Tenant": self.tenant} if self.tenant else {}
 
     def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         """Run a command in the project's environment; fail if it fails."""
@@ -84,7 +101,7 @@ class InstalledVariant:
 
     def migrate(self, database_url: str) -> None:
         """``alembic upgrade head`` on ``database_url`` (an asyncpg URL)."""
-        self.run("alembic", "upgrade", "head", DATABASE_URL=database_url)
+        self.run("alembic", "upgrade", "head", DATABASE_URL=database_url, **self.settings)
 
     @contextmanager
     def serve(self, log: Path, database_url: str, **settings: str) -> Iterator["RunningApp"]:
@@ -112,7 +129,7 @@ class RunningApp:
     ) -> "RunningApp":
         """Start the server and wait until ``/health/live`` answers."""
         port = free_port()
-        env = clean_env(DATABASE_URL=database_url, **settings)
+        env = clean_env(DATABASE_URL=database_url, **{**variant.settings, **settings})
         command = [uv_bin(), "run", "--no-sync", "fastapi", "run"]
         with log.open("wb") as out:
             process = subprocess.Popen(

@@ -4,7 +4,11 @@ Add here the dependencies that every resource route must run, such as
 authentication: ``routes.py`` mounts each resource router under ``/api`` with them.
 """
 
+from typing import Any
+
 from fastapi import params
 
 PREFIX = "/api"
 DEPENDENCIES: list[params.Depends] = []
+# Answers those dependencies may give, for the OpenAPI document.
+RESPONSES: dict[int | str, dict[str, Any]] = {}

@@ -7,4 +7,6 @@ from {{ cookiecutter.package_name }}.items import router as items
 
 router = APIRouter()
 router.include_router(health.router)
-router.include_router(items.router, prefix=api.PREFIX, dependencies=api.DEPENDENCIES)
+router.include_router(
+    items.router, prefix=api.PREFIX, dependencies=api.DEPENDENCIES, responses=api.RESPONSES
+)
