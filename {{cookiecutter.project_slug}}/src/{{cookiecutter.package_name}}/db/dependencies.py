@@ -21,23 +21,9 @@ async def get_sessionmanager(request: Request) -> DatabaseSessionManager:
 SessionManager = Annotated[DatabaseSessionManager, Depends(get_sessionmanager)]
 
 
-# GET and HEAD are safe methods (RFC 9110): they only read. Their session runs
-# in autocommit mode, so each query is one round trip, with no BEGIN before it
-# and no ROLLBACK after. Every other method gets a transaction.
-READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
-
-
-async def get_db(manager: SessionManager, request: Request) -> AsyncIterator[AsyncSession]:
-    """Yield one session per request; roll back on error, never commit.
-
-    Requests that write (POST, PUT, PATCH, DELETE) run in a transaction that
-    only ``await session.commit()`` keeps. GET and HEAD requests read in
-    autocommit mode: never write from them, each statement would be its own
-    transaction.
-    """
+async def get_db(manager: SessionManager) -> AsyncIterator[AsyncSession]:
+    """Yield one session per request; roll back on error, never commit."""
     async with manager.session() as session:
-        if request.method in READ_ONLY_METHODS:
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         yield session
 
 
