@@ -1,0 +1,1 @@
+"""The template's side-by-side HTTP benchmark (see bench/README.md)."""

@@ -1,0 +1,1 @@
+"""Reference apps the benchmark runs beside the generated one (not in any generated project)."""

@@ -1,0 +1,789 @@
+"""Side-by-side HTTP benchmark of the generated app, the article's pattern and a raw ceiling.
+
+Run from the template checkout (see bench/README.md)::
+
+    uv run python -m bench            # the full run, about 10 minutes
+    uv run python -m bench --smoke    # seconds; checks that everything works
+
+It bakes the default variant and a ``database_schema=app`` variant, installs
+them with ``uv sync``, creates one fresh database per app, migrates it with the
+generated project's Alembic migrations, seeds items, starts every app the way
+production does (uvicorn, 1 worker, uvloop, httptools), pinned to one core, and
+drives each with wrk pinned to another core. Rounds are interleaved (every app
+once per round, in rotating order) and the figures are the medians over rounds;
+ratios are taken within each round, then their median is reported.
+"""
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests import postgres  # noqa: E402
+from tests.tools import clean_env, find_python, uv_bin  # noqa: E402
+
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+WRK_SCRIPT = BENCH / "wrk.lua"
+PACKAGE = "orders_service"  # the default answers' package name
+SCHEMA = "app"
+WRK_INSTALL_HINT = "wrk is not installed. Install it with: sudo apt-get install wrk"
+
+# The read-path variants of bench/apps/levers.py measured by --levers.
+LEVERS = [
+    "orm-ping-tx",
+    "orm-tx",
+    "orm-ping-autocommit",
+    "orm-autocommit",
+    "core-session",
+    "core-connection",
+    "core-no-stmt-cache",
+    "core-session-json",
+    "core-request-scope",
+    "raw-asyncpg",
+]
+
+GENERATED = "generated"
+GENERATED_SCHEMA = "generated-schema"
+ARTICLE = "article"
+CEILING = "ceiling"
+
+
+@dataclass
+class Plan:
+    """What one run measures and for how long."""
+
+    duration: float
+    warmup_seconds: float
+    rss_requests: int
+    rounds: int
+    connections: list[int]
+    scenarios: list[str]
+    items: int
+    python_version: str
+    apps: list[str]
+    smoke: bool
+    keep: bool
+    out: Path
+    extra: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    levers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class App:
+    """One server under test."""
+
+    name: str
+    description: str
+    project: Path
+    schema: str | None
+    module: str
+    app_dir: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    database: str = ""
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+    reads: str = "/api/items"  # reads go to {reads}/{id}
+    shares: "App | None" = None  # a lever: served by another App's process
+    release: str | None = None  # POST here after each measurement to close idle connections
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def parse_args(argv: list[str] | None) -> Plan:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="a few seconds, tiny counts")
+    parser.add_argument("--duration", type=float, help="seconds per measurement (default 10)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3)")
+    parser.add_argument("--connections", default=None, help="comma-separated (default 8,64)")
+    parser.add_argument("--scenarios", default="read,write", help="read and/or write")
+    parser.add_argument("--rss-requests", type=int, help="requests between RSS readings")
+    parser.add_argument("--items", type=int, default=1000, help="items seeded per database")
+    parser.add_argument("--python", default="3.12", help="Python version of the baked projects")
+    parser.add_argument(
+        "--apps",
+        default=",".join([GENERATED, GENERATED_SCHEMA, ARTICLE, CEILING]),
+        help="which apps to run",
+    )
+    parser.add_argument(
+        "--extra-app",
+        action="append",
+        default=[],
+        metavar="NAME=DIR[,KEY=VALUE...]",
+        help="also run a generated-style project from DIR (already synced), with env",
+    )
+    parser.add_argument(
+        "--levers",
+        action="store_true",
+        help="instead: every variant of bench/apps/levers.py against the ceiling (reads)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the databases and builds")
+    parser.add_argument("--out", type=Path, help="results directory (default bench/results)")
+    args = parser.parse_args(argv)
+    smoke = args.smoke
+    default_connections = "4,16" if smoke else "8,64"
+    extra: dict[str, tuple[str, dict[str, str]]] = {}
+    for spec in args.extra_app:
+        name, _, rest = spec.partition("=")
+        directory, *pairs = rest.split(",")
+        extra[name] = (directory, dict(pair.split("=", 1) for pair in pairs))
+    return Plan(
+        duration=args.duration or (1.0 if smoke else 10.0),
+        warmup_seconds=0.5 if smoke else 3.0,
+        rss_requests=args.rss_requests or (500 if smoke else 50_000),
+        rounds=args.rounds or (1 if smoke else 3),
+        connections=[int(c) for c in (args.connections or default_connections).split(",")],
+        scenarios=["read"] if args.levers else args.scenarios.split(","),
+        items=args.items,
+        python_version=args.python,
+        apps=[CEILING, *LEVERS]
+        if args.levers
+        else [a for a in args.apps.split(",") if a] + list(extra),
+        smoke=smoke,
+        keep=args.keep,
+        out=args.out or RESULTS,
+        extra=extra,
+        levers=LEVERS if args.levers else [],
+    )
+
+
+# --- environment checks -------------------------------------------------------------------
+
+
+def check_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit(WRK_INSTALL_HINT)
+    return wrk
+
+
+def cpu_layout() -> tuple[list[str], list[str], str]:
+    """taskset prefixes for the server and the load generator, and what was done."""
+    taskset = shutil.which("taskset")
+    cpus = sorted(os.sched_getaffinity(0))
+    if taskset is None or len(cpus) < 2:
+        return [], [], "not pinned (needs taskset and at least 2 cores)"
+    probe = subprocess.run([taskset, "-c", str(cpus[1]), "true"], check=False)
+    if probe.returncode != 0:
+        return [], [], "not pinned (taskset failed)"
+    server, client = str(cpus[-1]), str(cpus[0])
+    return (
+        [taskset, "-c", server],
+        [taskset, "-c", client],
+        f"server on CPU {server}, wrk on CPU {client}",
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run(args: list[str], cwd: Path, **env: str) -> str:
+    result = subprocess.run(
+        args, cwd=cwd, env=clean_env(**env), capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        msg = f"{' '.join(args)} failed in {cwd}:\n{result.stdout}\n{result.stderr}"
+        raise RuntimeError(msg)
+    return result.stdout
+
+
+# --- building the apps ----------------------------------------------------------------------
+
+
+def bake(workdir: Path, name: str, python: str, **answers: str) -> Path:
+    """Render the template into ``workdir/name`` and install it; return the project dir."""
+    out = workdir / name
+    shutil.rmtree(out, ignore_errors=True)
+    cookiecutter = Path(sys.executable).parent / "cookiecutter"
+    extra = [f"{key}={value}" for key, value in answers.items()]
+    run([str(cookiecutter), "--no-input", "-o", str(out), str(ROOT), *extra], ROOT)
+    (project,) = [p for p in out.iterdir() if p.is_dir()]
+    run([uv_bin(), "sync", "--quiet", "--python", python], project)
+    return project
+
+
+def sqlalchemy_url(admin_url: str, database: str) -> str:
+    return postgres.with_database(admin_url, database, driver="postgresql+asyncpg")
+
+
+async def seed(url: str, schema: str | None, items: int) -> None:
+    table = f'"{schema}".items' if schema else "items"
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(
+            f"INSERT INTO {table} (name, description)"
+            " SELECT 'seed-' || g, 'seeded item number ' || g FROM generate_series(1, $1) g",
+            items,
+        )
+        await connection.execute(f"ANALYZE {table}")
+    finally:
+        await connection.close()
+
+
+def prepare_database(app: App, admin_url: str, migrations_project: Path, items: int) -> None:
+    """A fresh database for ``app``, migrated by a generated project, with seeded items."""
+    app.database = postgres.create_database(admin_url)
+    url = sqlalchemy_url(admin_url, app.database)
+    env = {"DATABASE_URL": url}
+    if app.schema:
+        env["DATABASE_SCHEMA"] = app.schema
+    run([uv_bin(), "run", "--no-sync", "alembic", "upgrade", "head"], migrations_project, **env)
+    asyncio.run(seed(postgres.with_database(admin_url, app.database), app.schema, items))
+
+
+def start(app: App, admin_url: str, pin: list[str], logs: Path) -> None:
+    app.port = free_port()
+    app.log = logs / f"{app.name}.log"
+    url = sqlalchemy_url(admin_url, app.database)
+    env = {
+        "DATABASE_URL": url,
+        "BENCH_DATABASE_URL": url,
+        "BENCH_PACKAGE": PACKAGE,
+        **({"DATABASE_SCHEMA": app.schema, "BENCH_SCHEMA": app.schema} if app.schema else {}),
+        **app.env,
+    }
+    python = app.project / ".venv" / "bin" / "python"
+    command = [
+        *pin,
+        str(python),
+        "-m",
+        "uvicorn",
+        app.module,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(app.port),
+        "--workers",
+        "1",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    if app.app_dir:
+        command += ["--app-dir", str(app.app_dir)]
+    with app.log.open("wb") as out:
+        app.process = subprocess.Popen(
+            command, cwd=app.project, env=clean_env(**env), stdout=out, stderr=subprocess.STDOUT
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if app.process.poll() is not None:
+            msg = f"{app.name} exited with {app.process.returncode}:\n{app.log.read_text()}"
+            raise RuntimeError(msg)
+        try:
+            if httpx.get(f"{app.base_url}{app.reads}/1", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    msg = f"{app.name} did not answer within 60 s:\n{app.log.read_text()}"
+    raise RuntimeError(msg)
+
+
+def stop(app: App) -> None:
+    if app.process is None or app.process.poll() is not None:
+        return
+    app.process.send_signal(signal.SIGINT)
+    try:
+        app.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        app.process.kill()
+        app.process.wait()
+
+
+def rss_kib(app: App) -> int:
+    assert app.process is not None
+    status = Path(f"/proc/{app.process.pid}/status").read_text()
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    assert match, status
+    return int(match.group(1))
+
+
+# --- load -----------------------------------------------------------------------------------
+
+
+def wrk(
+    wrk_bin: str,
+    pin: list[str],
+    app: App,
+    *,
+    scenario: str,
+    connections: int,
+    duration: float,
+    items: int,
+    stop_after: int = 0,
+) -> dict[str, Any]:
+    """One measurement of ``app``; its summary with req/s and latencies in ms.
+
+    An app that releases its idle connections between measurements (the
+    article's pool holds one per concurrent request) first gets an unmeasured
+    second of the same load, so that it starts with its pool full.
+    """
+    if app.release:
+        _load(
+            wrk_bin, pin, app, scenario=scenario, connections=connections, duration=1, items=items
+        )
+    try:
+        return _load(
+            wrk_bin,
+            pin,
+            app,
+            scenario=scenario,
+            connections=connections,
+            duration=duration,
+            items=items,
+            stop_after=stop_after,
+        )
+    finally:
+        if app.release:
+            httpx.post(f"{app.base_url}{app.release}", timeout=30).raise_for_status()
+
+
+def _load(
+    wrk_bin: str,
+    pin: list[str],
+    app: App,
+    *,
+    scenario: str,
+    connections: int,
+    duration: float,
+    items: int,
+    stop_after: int = 0,
+) -> dict[str, Any]:
+    nonce = uuid.uuid4().hex[:10]
+    path = "/api/items" if scenario == "write" else f"{app.reads}/1"
+    command = [
+        *pin,
+        wrk_bin,
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(duration, 1):.0f}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(WRK_SCRIPT),
+        f"{app.base_url}{path}",
+        "--",
+        scenario,
+        str(items),
+        nonce,
+        str(stop_after),
+        app.reads,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    line = next((x for x in result.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if result.returncode != 0 or line is None:
+        msg = f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        raise RuntimeError(msg)
+    raw = json.loads(line.removeprefix("BENCH_JSON "))
+    seconds = raw["duration_us"] / 1e6
+    errors = sum(raw["errors"].values())
+    return {
+        "requests": raw["requests"],
+        "seconds": round(seconds, 3),
+        "rps": round(raw["requests"] / seconds, 1) if seconds else 0.0,
+        "p50_ms": raw["latency_us"]["p50"] / 1000,
+        "p90_ms": raw["latency_us"]["p90"] / 1000,
+        "p99_ms": raw["latency_us"]["p99"] / 1000,
+        "max_ms": raw["latency_us"]["max"] / 1000,
+        "errors": errors,
+        "error_detail": raw["errors"],
+    }
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def define_apps(plan: Plan, default: Path, schema: Path) -> list[App]:
+    apps = {
+        GENERATED: App(
+            GENERATED, "generated app, default variant", default, None, f"{PACKAGE}.main:app"
+        ),
+        GENERATED_SCHEMA: App(
+            GENERATED_SCHEMA,
+            f"generated app, database_schema={SCHEMA}",
+            schema,
+            SCHEMA,
+            f"{PACKAGE}.main:app",
+        ),
+        ARTICLE: App(
+            ARTICLE,
+            f"the article's pattern (SET search_path TO {SCHEMA})",
+            default,
+            SCHEMA,
+            "article:app",
+            app_dir=BENCH / "apps",
+            release="/bench/release",
+        ),
+        CEILING: App(
+            CEILING,
+            "FastAPI + asyncpg pool + hand-written SQL",
+            default,
+            None,
+            "ceiling:app",
+            app_dir=BENCH / "apps",
+        ),
+    }
+    if plan.levers:
+        host = App(
+            "levers",
+            "bench/apps/levers.py",
+            default,
+            None,
+            "levers:app",
+            app_dir=BENCH / "apps",
+            env={"BENCH_LEVERS": ",".join(plan.levers)},
+            reads=f"/lever/{plan.levers[0]}",
+        )
+        for name in plan.levers:
+            apps[name] = App(
+                name,
+                f"lever {name}",
+                default,
+                None,
+                "levers:app",
+                reads=f"/lever/{name}",
+                shares=host,
+            )
+    for name, (directory, env) in plan.extra.items():
+        apps[name] = App(
+            name,
+            f"extra: {directory} {env or ''}".strip(),
+            Path(directory),
+            env.pop("DATABASE_SCHEMA", None),
+            f"{PACKAGE}.main:app",
+            env=env,
+        )
+    return [apps[name] for name in plan.apps]
+
+
+def versions(project: Path) -> dict[str, str]:
+    python = project / ".venv" / "bin" / "python"
+    code = (
+        "import importlib.metadata as m, platform, json;"
+        "print(json.dumps({'python': platform.python_version(), **{p: m.version(p) for p in"
+        " ('fastapi','starlette','pydantic','sqlalchemy','asyncpg','uvicorn','uvloop',"
+        "'httptools')}}))"
+    )
+    return json.loads(run([str(python), "-c", code], project))
+
+
+def machine() -> dict[str, str]:
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.MULTILINE)
+        model = found.group(1) if found else ""
+    return {
+        "cpu": model,
+        "cores": str(os.cpu_count()),
+        "kernel": platform.release(),
+        "system": platform.system(),
+    }
+
+
+async def server_version(admin_url: str) -> str:
+    connection = await asyncpg.connect(admin_url)
+    try:
+        return str(await connection.fetchval("SHOW server_version"))
+    finally:
+        await connection.close()
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def summarize(plan: Plan, samples: list[dict[str, Any]]) -> dict[str, Any]:
+    cells: dict[str, Any] = {}
+    for app in plan.apps:
+        for scenario in plan.scenarios:
+            for conns in plan.connections:
+                mine = [
+                    s
+                    for s in samples
+                    if s["app"] == app and s["scenario"] == scenario and s["connections"] == conns
+                ]
+                cells[f"{app}/{scenario}/{conns}"] = {
+                    "app": app,
+                    "scenario": scenario,
+                    "connections": conns,
+                    "rps": round(median([s["rps"] for s in mine]), 1),
+                    "p50_ms": round(median([s["p50_ms"] for s in mine]), 3),
+                    "p99_ms": round(median([s["p99_ms"] for s in mine]), 3),
+                    "errors": sum(s["errors"] for s in mine),
+                    "rounds": len(mine),
+                }
+    ratios: dict[str, Any] = {}
+    pairs = [
+        (GENERATED, ARTICLE),
+        (GENERATED, CEILING),
+        (GENERATED_SCHEMA, ARTICLE),
+        (GENERATED_SCHEMA, CEILING),
+        (ARTICLE, CEILING),
+        *[(name, CEILING) for name in [*plan.extra, *plan.levers]],
+        *[(name, GENERATED) for name in plan.extra],
+    ]
+    for top, bottom in pairs:
+        if top not in plan.apps or bottom not in plan.apps:
+            continue
+        for scenario in plan.scenarios:
+            for conns in plan.connections:
+                per_round = []
+                for r in range(plan.rounds):
+                    a = [
+                        s
+                        for s in samples
+                        if (s["app"], s["scenario"], s["connections"], s["round"])
+                        == (top, scenario, conns, r)
+                    ]
+                    b = [
+                        s
+                        for s in samples
+                        if (s["app"], s["scenario"], s["connections"], s["round"])
+                        == (bottom, scenario, conns, r)
+                    ]
+                    if a and b and b[0]["rps"]:
+                        per_round.append(a[0]["rps"] / b[0]["rps"])
+                ratios[f"{top}/{bottom}/{scenario}/{conns}"] = {
+                    "top": top,
+                    "bottom": bottom,
+                    "scenario": scenario,
+                    "connections": conns,
+                    "ratio": round(median(per_round), 3),
+                    "per_round": [round(x, 3) for x in per_round],
+                }
+    return {"cells": cells, "ratios": ratios}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    plan = result["plan"]
+    summary = result["summary"]
+    lines = [
+        f"Run {result['started']} on {result['machine']['cpu']} "
+        f"({result['machine']['cores']} cores, {result['machine']['system']} "
+        f"{result['machine']['kernel']}), {result['pinning']}; PostgreSQL "
+        f"{result['postgresql']}; "
+        + ", ".join(f"{k} {v}" for k, v in result["versions"].items())
+        + f". {plan['rounds']} interleaved rounds of {plan['duration']:.0f} s per cell, "
+        f"medians; {plan['items']} seeded items; wrk, 1 thread.",
+        "",
+        "| app | scenario | connections | req/s | p50 ms | p99 ms | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for cell in summary["cells"].values():
+        lines.append(
+            f"| {cell['app']} | {cell['scenario']} | {cell['connections']} | "
+            f"{cell['rps']:.0f} | {cell['p50_ms']:.2f} | {cell['p99_ms']:.2f} | "
+            f"{cell['errors']} |"
+        )
+    lines += [
+        "",
+        "| ratio (req/s, median of per-round ratios) | scenario | connections | ratio |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    for ratio in summary["ratios"].values():
+        lines.append(
+            f"| {ratio['top']} / {ratio['bottom']} | {ratio['scenario']} | "
+            f"{ratio['connections']} | {ratio['ratio']:.2f} |"
+        )
+    lines += [
+        "",
+        f"| app | RSS before (MiB) | RSS after {plan['rss_requests']:,} requests (MiB) | growth |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, rss in result["rss"].items():
+        lines.append(
+            f"| {name} | {rss['before_kib'] / 1024:.1f} | {rss['after_kib'] / 1024:.1f} | "
+            f"{rss['growth_percent']:+.1f}% |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    plan = parse_args(argv)
+    # SIGTERM (and SIGINT when started in the background) still stop the apps and
+    # drop the databases.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    wrk_bin = check_wrk()
+    server_pin, client_pin, pinning = cpu_layout()
+    python = find_python(plan.python_version)
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    run_dir = plan.out / started.strftime("%Y%m%dT%H%M%SZ")
+    workdir = run_dir / "build"
+    logs = run_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    say(f"bench: {pinning}; results in {run_dir}")
+    admin_url, embedded = postgres.find_server(run_dir / "postgres")
+    say("bench: baking and installing the default and the schema variant")
+    default = bake(workdir, "default", python, python_version=plan.python_version)
+    schema = bake(
+        workdir, "schema", python, python_version=plan.python_version, database_schema=SCHEMA
+    )
+    found_versions = versions(default)
+    pg_version = asyncio.run(server_version(admin_url))
+    apps = define_apps(plan, default, schema)
+    try:
+        for app in apps:
+            if app.shares is not None:  # a lever: its host serves it
+                host = app.shares
+                if host.process is None:
+                    prepare_database(host, admin_url, default, plan.items)
+                    start(host, admin_url, server_pin, logs)
+                app.database, app.port, app.process = host.database, host.port, host.process
+                continue
+            migrations = schema if app.schema else default
+            if app.name in plan.extra:
+                migrations = app.project
+            prepare_database(app, admin_url, migrations, plan.items)
+            start(app, admin_url, server_pin, logs)
+            say(f"bench: {app.name} on {app.base_url} (pid {app.process.pid})")  # type: ignore[union-attr]
+
+        for app in apps:  # warm up, then the RSS reading over N requests
+            for scenario in plan.scenarios:
+                wrk(
+                    wrk_bin,
+                    client_pin,
+                    app,
+                    scenario=scenario,
+                    connections=max(plan.connections),
+                    duration=plan.warmup_seconds,
+                    items=plan.items,
+                )
+        rss: dict[str, Any] = {}
+        for app in apps:
+            before = rss_kib(app)
+            served = 0
+            while served < plan.rss_requests:  # wrk cannot end early: short runs up to N
+                served += wrk(
+                    wrk_bin,
+                    client_pin,
+                    app,
+                    scenario="read",
+                    connections=max(plan.connections),
+                    duration=1 if plan.smoke else 5,
+                    items=plan.items,
+                    stop_after=plan.rss_requests - served,
+                )["requests"]
+            after = rss_kib(app)
+            rss[app.name] = {
+                "before_kib": before,
+                "after_kib": after,
+                "requests": served,
+                "growth_percent": round(100 * (after - before) / before, 2),
+            }
+            say(
+                f"bench: {app.name} RSS {before / 1024:.1f} -> {after / 1024:.1f} MiB over "
+                f"{served} requests"
+            )
+
+        samples: list[dict[str, Any]] = []
+        for round_number in range(plan.rounds):
+            order = apps[round_number % len(apps) :] + apps[: round_number % len(apps)]
+            for scenario in plan.scenarios:
+                for conns in plan.connections:
+                    for app in order:
+                        sample = wrk(
+                            wrk_bin,
+                            client_pin,
+                            app,
+                            scenario=scenario,
+                            connections=conns,
+                            duration=plan.duration,
+                            items=plan.items,
+                        )
+                        sample.update(
+                            app=app.name, scenario=scenario, connections=conns, round=round_number
+                        )
+                        samples.append(sample)
+                        say(
+                            f"round {round_number + 1} {scenario:5} c={conns:<3} "
+                            f"{app.name:18} {sample['rps']:9.1f} req/s  p50 "
+                            f"{sample['p50_ms']:7.2f} ms  p99 {sample['p99_ms']:7.2f} ms"
+                            + (f"  errors {sample['errors']}" if sample["errors"] else "")
+                        )
+        for app in apps:
+            if app.process is not None and app.process.poll() is not None:
+                msg = f"{app.name} died:\n{app.log.read_text() if app.log else ''}"
+                raise RuntimeError(msg)
+    finally:
+        for app in apps:
+            stop(app)
+        if not plan.keep:
+            hosts = {id(a.shares): a.shares for a in apps if a.shares is not None}
+            for app in [*(a for a in apps if a.shares is None), *hosts.values()]:
+                if app.database:
+                    postgres.drop_database(admin_url, app.database)
+            shutil.rmtree(workdir, ignore_errors=True)
+        if embedded is not None:
+            embedded.cleanup()  # type: ignore[attr-defined]
+
+    result = {
+        "started": started.isoformat(),
+        "smoke": plan.smoke,
+        "machine": machine(),
+        "pinning": pinning,
+        "postgresql": pg_version,
+        "versions": found_versions,
+        "plan": {
+            "duration": plan.duration,
+            "rounds": plan.rounds,
+            "connections": plan.connections,
+            "scenarios": plan.scenarios,
+            "items": plan.items,
+            "rss_requests": plan.rss_requests,
+            "apps": {app.name: app.description for app in apps},
+        },
+        "samples": samples,
+        "rss": rss,
+        "summary": summarize(plan, samples),
+    }
+    table = markdown(result)
+    (run_dir / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    (run_dir / "results.md").write_text(table)
+    shutil.copyfile(run_dir / "results.json", plan.out / "latest.json")
+    shutil.copyfile(run_dir / "results.md", plan.out / "latest.md")
+    say("")
+    say(table)
+    say(f"bench: wrote {run_dir / 'results.json'} and {run_dir / 'results.md'}")
+    return 0

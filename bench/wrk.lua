@@ -1,0 +1,58 @@
+-- Requests for the benchmark, and a one-line JSON summary for the harness.
+--
+-- Arguments (after "--"): mode ("read" or "write"), number of seeded items,
+-- a nonce that makes written names unique across runs, and an optional number
+-- of responses after which each thread stops (0: run for the duration), and
+-- the path that reads take an id after (default /api/items).
+
+local threads = {}
+
+function setup(thread)
+   thread:set("id", #threads + 1)
+   table.insert(threads, thread)
+end
+
+function init(args)
+   mode = args[1] or "read"
+   items = tonumber(args[2] or "1000")
+   nonce = args[3] or "run"
+   stop_after = tonumber(args[4] or "0")
+   read_prefix = (args[5] or "/api/items") .. "/"
+   counter = 0
+   responses = 0
+   math.randomseed(os.time() * 1000 + id)
+end
+
+local json_headers = { ["Content-Type"] = "application/json" }
+
+function request()
+   if mode == "write" then
+      counter = counter + 1
+      local body = string.format(
+         '{"name":"w-%s-%d-%d","description":"written by the benchmark"}', nonce, id, counter
+      )
+      return wrk.format("POST", "/api/items", json_headers, body)
+   end
+   return wrk.format("GET", read_prefix .. math.random(1, items))
+end
+
+function response(status, headers, body)
+   if stop_after > 0 then
+      responses = responses + 1
+      if responses >= stop_after then
+         wrk.thread:stop()
+      end
+   end
+end
+
+function done(summary, latency, requests)
+   local e = summary.errors
+   io.write(string.format(
+      'BENCH_JSON {"requests":%d,"duration_us":%d,"errors":{"connect":%d,"read":%d,' ..
+      '"write":%d,"status":%d,"timeout":%d},"latency_us":{"p50":%d,"p90":%d,"p99":%d,' ..
+      '"max":%d,"mean":%.1f}}\n',
+      summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+      latency:percentile(50), latency:percentile(90), latency:percentile(99),
+      latency.max, latency.mean
+   ))
+end

@@ -1,0 +1,62 @@
+"""The benchmark keeps working: a smoke run produces complete, sane results.
+
+Timings are never asserted: the smoke run lasts seconds on a shared machine.
+It needs wrk (``apt-get install wrk``); without it the test is skipped.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.template import ROOT
+from tests.tools import clean_env
+
+APPS = ["generated", "generated-schema", "article", "ceiling"]
+
+
+@pytest.mark.boot
+def test_smoke_run_writes_sane_results(pg_admin_url: str, tmp_path: Path, figure) -> None:
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=clean_env(TEST_DATABASE_URL=pg_admin_url),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert not (run_dir / "build").exists(), "the baked projects are removed"
+    data = json.loads((tmp_path / "latest.json").read_text())
+    assert (tmp_path / "latest.md").read_text().startswith("Run ")
+
+    assert set(data["plan"]["apps"]) == set(APPS)
+    cells = data["summary"]["cells"]
+    assert len(cells) == len(APPS) * 2 * 2  # apps x (read, write) x 2 concurrencies
+    for cell in cells.values():
+        assert cell["rps"] > 0, cell
+        assert 0 < cell["p50_ms"] <= cell["p99_ms"], cell
+        assert cell["errors"] == 0, cell
+    for ratio in data["summary"]["ratios"].values():
+        assert ratio["ratio"] > 0, ratio
+    for name in APPS:
+        rss = data["rss"][name]
+        assert rss["requests"] >= data["plan"]["rss_requests"]
+        assert rss["before_kib"] > 0
+        assert rss["after_kib"] > 0
+    assert data["versions"]["sqlalchemy"]
+    figure(
+        "smoke generated/ceiling read "
+        + ", ".join(
+            f"c={r['connections']}: {r['ratio']:.2f}"
+            for r in data["summary"]["ratios"].values()
+            if (r["top"], r["bottom"], r["scenario"]) == ("generated", "ceiling", "read")
+        )
+    )
