@@ -24,6 +24,7 @@ from alembic import command
 from alembic.config import Config
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
@@ -81,6 +82,19 @@ async def prepare_database(settings: Settings) -> Settings:
 async def settings() -> Settings:
     """Settings pointing at the migrated test database."""
     return await prepare_database(make_test_settings())
+
+
+@pytest.fixture
+def unreachable_settings(settings: Settings) -> Settings:
+    """The test settings pointed at a port that refuses connections.
+
+    Port 1 on loopback answers every connection attempt with a refusal: a real,
+    immediate failure, no mock.
+    """
+    url = settings.database_url_object.set(host="127.0.0.1", port=1)
+    return settings.model_copy(
+        update={"database_url": SecretStr(url.render_as_string(hide_password=False))}
+    )
 
 
 @pytest.fixture(scope="session")

@@ -131,19 +131,10 @@ async def test_a_body_that_is_not_utf8_is_422_like_malformed_json(client: AsyncC
 
 
 async def test_an_unreachable_database_is_503_with_retry_after(
-    settings: Settings, marker: str
+    unreachable_settings: Settings, marker: str
 ) -> None:
-    # Port 1 on loopback refuses connections: a real, immediate failure.
-    unreachable = settings.database_url_object.set(host="127.0.0.1", port=1)
-    broken = settings.model_copy(
-        update={
-            "database_url": Settings(
-                database_url=unreachable.render_as_string(hide_password=False)
-            ).database_url
-        }
-    )
     async with (
-        LifespanManager(probe_app(broken, marker)) as manager,
+        LifespanManager(probe_app(unreachable_settings, marker)) as manager,
         AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,
     ):
         response = await client.get("/probe/query")

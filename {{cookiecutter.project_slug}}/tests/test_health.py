@@ -20,18 +20,9 @@ async def test_ready_is_ok_when_the_database_answers(client: AsyncClient) -> Non
 
 
 async def test_ready_is_503_and_live_200_when_the_database_is_unreachable(
-    settings: Settings,
+    unreachable_settings: Settings,
 ) -> None:
-    # Port 1 on loopback refuses connections: a real, immediate failure.
-    unreachable = settings.database_url_object.set(host="127.0.0.1", port=1)
-    broken = settings.model_copy(
-        update={
-            "database_url": Settings(
-                database_url=unreachable.render_as_string(hide_password=False)
-            ).database_url
-        }
-    )
-    app = create_app(broken)
+    app = create_app(unreachable_settings)
     async with (
         LifespanManager(app) as manager,
         AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,

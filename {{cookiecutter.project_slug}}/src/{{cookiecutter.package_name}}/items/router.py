@@ -3,13 +3,18 @@
 Each write commits explicitly; the session dependency only rolls back.
 """
 
-from typing import Annotated, Any
-
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, status
 
 from {{ cookiecutter.package_name }}.db import DbSession
 from {{ cookiecutter.package_name }}.items import service
 from {{ cookiecutter.package_name }}.items.models import Item
+from {{ cookiecutter.package_name }}.items.parameters import (
+    CONFLICT,
+    NOT_FOUND,
+    ItemId,
+    Limit,
+    Offset,
+)
 from {{ cookiecutter.package_name }}.items.schemas import (
     ItemCreate,
     ItemRead,
@@ -17,12 +22,6 @@ from {{ cookiecutter.package_name }}.items.schemas import (
 )
 
 router = APIRouter(prefix="/items", tags=["items"])
-
-MAX_ID = 2**31 - 1  # the id column is a PostgreSQL integer
-ItemId = Annotated[int, Path(ge=1, le=MAX_ID)]
-Responses = dict[int | str, dict[str, Any]]
-NOT_FOUND: Responses = {status.HTTP_404_NOT_FOUND: {"description": "No item with this id"}}
-CONFLICT: Responses = {status.HTTP_409_CONFLICT: {"description": "An item with this name exists"}}
 
 
 async def _get_or_404(session: DbSession, item_id: int) -> Item:
@@ -35,8 +34,8 @@ async def _get_or_404(session: DbSession, item_id: int) -> Item:
 @router.get("")
 async def list_items(
     session: DbSession,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    limit: Limit = 20,
+    offset: Offset = 0,
 ) -> list[ItemRead]:
     """A page of items, oldest first."""
     items = await service.list_items(session, limit=limit, offset=offset)

@@ -1,0 +1,15 @@
+"""What the item routes accept in paths and queries, and the answers they document."""
+
+from typing import Annotated, Any
+
+from fastapi import Path, Query, status
+
+MAX_ID = 2**31 - 1  # the id column is a PostgreSQL integer
+
+ItemId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
+
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {status.HTTP_404_NOT_FOUND: {"description": "No item with this id"}}
+CONFLICT: Responses = {status.HTTP_409_CONFLICT: {"description": "An item with this name exists"}}
