@@ -32,7 +32,7 @@ COLUMNS = select(Item.id, Item.name, Item.description, Item.created_at)
 
 
 def item_id() -> int:
-    return random.randint(1, 1000)  # noqa: S311 - load, not security
+    return random.randint(1, 1000)
 
 
 async def measure(name: str, read: Callable[[], Awaitable[object]]) -> None:
