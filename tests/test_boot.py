@@ -9,9 +9,6 @@ shutdown, then the generated project's own test suite.
 
 import asyncio
 import itertools
-import signal
-import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -20,7 +17,8 @@ import httpx
 import pytest
 
 from tests import postgres, template
-from tests.tools import clean_env, find_python, run, uv_bin
+from tests.faults.service import InstalledVariant
+from tests.tools import find_python, run, uv_bin
 
 BOOTED_VARIANTS: list[dict[str, str]] = [
     dict(zip(template.OPTION_VALUES, values, strict=True))
@@ -46,25 +44,6 @@ def test_booted_variants_cover_every_supported_pair_of_option_values() -> None:
         wanted = {(v[first], v[second]) for v in template.ALL_VARIANTS}
         booted = {(v[first], v[second]) for v in BOOTED_VARIANTS}
         assert wanted <= booted, f"{first} x {second} misses {wanted - booted}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_live(base_url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"the app exited with {server.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/health/live", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    pytest.fail(f"the app did not start within 60 s:\n{log.read_text()}")
 
 
 def crud_round_trip(base_url: str, headers: dict[str, str]) -> None:
@@ -110,10 +89,9 @@ def test_variant_boots_and_passes_its_own_tests(
     database_url = postgres.with_database(
         pg_admin_url, fresh_database, driver="postgresql+asyncpg"
     )
-    env = {"DATABASE_URL": database_url, "TEST_DATABASE_URL": database_url}
     tenants = answers["tenancy"] == "schema-per-tenant"
-    if tenants:
-        env["TENANTS"] = "acme,globex"
+    tenant_env = {"TENANTS": "acme,globex"} if tenants else {}
+    env = {"DATABASE_URL": database_url, "TEST_DATABASE_URL": database_url, **tenant_env}
     started = time.monotonic()
 
     run([uv, "sync", "--quiet", "--python", python], project)
@@ -131,39 +109,17 @@ def test_variant_boots_and_passes_its_own_tests(
     )
     assert tables == dict.fromkeys(schemas, expected_tables)
 
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    log = project / "server.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [uv, "run", "--no-sync", "fastapi", "run", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=project,
-            env=clean_env(**env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_live(base_url, server, log)
-        ready = httpx.get(f"{base_url}/health/ready", timeout=10)
+    variant = InstalledVariant(answers, project, project.name, result.context["package_name"])
+    with variant.serve(project / "server.log", database_url, **tenant_env) as app:
+        ready = httpx.get(f"{app.base_url}/health/ready", timeout=10)
         assert ready.status_code == 200, ready.text
         if answers["include_example_api"] == "y":
-            crud_round_trip(base_url, {"X-Tenant": "acme"} if tenants else {})
+            crud_round_trip(app.base_url, {"X-Tenant": "acme"} if tenants else {})
             if tenants:
-                assert httpx.get(f"{base_url}/api/items", timeout=10).status_code == 400
-                other = httpx.get(f"{base_url}/api/items", headers={"X-Tenant": "globex"})
+                assert httpx.get(f"{app.base_url}/api/items", timeout=10).status_code == 400
+                other = httpx.get(f"{app.base_url}/api/items", headers={"X-Tenant": "globex"})
                 assert other.json() == []
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            exit_code = server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            exit_code = server.wait()
-    output = log.read_text()
-    assert exit_code == 0, output
-    assert "Application shutdown complete" in output, output
-    assert "Traceback" not in output, output
-    assert "ERROR" not in output, output
+        app.assert_clean_log()
 
     tests = run([uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"], project, **env)
     assert " passed" in tests.stdout, tests.stdout
