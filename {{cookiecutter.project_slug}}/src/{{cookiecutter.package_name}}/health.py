@@ -9,12 +9,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from {{ cookiecutter.package_name }}.db import SessionManager
+from {{ cookiecutter.package_name }}.errors import RETRY_AFTER_SECONDS
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/health", tags=["health"])
 
 READY_TIMEOUT_SECONDS = 2.0
-RETRY_AFTER_SECONDS = 5
 
 
 class HealthStatus(BaseModel):
