@@ -64,11 +64,16 @@ async def _create_database_if_missing(settings: Settings) -> None:
                 await conn.execute(text(f"CREATE DATABASE {name}"))
 
 
-def migrate(settings: Settings, revision: str = "head") -> None:
-    """Run ``alembic upgrade`` with these settings."""
+def alembic_config(settings: Settings) -> Config:
+    """The project's Alembic configuration, working with these settings."""
     config = Config(PROJECT_ROOT / "alembic.ini")
     config.attributes["settings"] = settings
-    command.upgrade(config, revision)
+    return config
+
+
+def migrate(settings: Settings, revision: str = "head") -> None:
+    """Run ``alembic upgrade`` with these settings."""
+    command.upgrade(alembic_config(settings), revision)
 
 
 async def prepare_database(settings: Settings) -> Settings:

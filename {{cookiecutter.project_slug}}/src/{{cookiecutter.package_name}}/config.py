@@ -42,6 +42,8 @@ class Settings(SchemaSettings, BaseSettings):
     database_pool_pre_ping: bool = True
     database_connect_timeout: Annotated[float, Field(gt=0)] = 5.0
     database_echo: bool = False
+    # How long a migration waits for a table lock before it gives up (seconds).
+    database_migration_lock_timeout: Annotated[float, Field(gt=0)] = 3.0
 
     @field_validator("database_url")
     @classmethod
