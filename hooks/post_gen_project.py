@@ -18,6 +18,7 @@ CHOSEN = {
     "session_scope": {{ cookiecutter.session_scope | tojson }},
     "tenancy": {{ cookiecutter.tenancy | tojson }},
     "__schema_mode": {{ cookiecutter.__schema_mode | tojson }},
+    "ci": {{ cookiecutter.ci | tojson }},
 }
 
 

@@ -21,6 +21,7 @@ ANSWERS = {
     "include_example_api": {{ cookiecutter.include_example_api | tojson }},
     "session_scope": {{ cookiecutter.session_scope | tojson }},
     "tenancy": {{ cookiecutter.tenancy | tojson }},
+    "ci": {{ cookiecutter.ci | tojson }},
 }
 
 SLUG = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
@@ -129,6 +130,7 @@ CHECKS = {
     "include_example_api": one_of("y", "n"),
     "session_scope": one_of("request", "task"),
     "tenancy": one_of("single", "schema-per-tenant"),
+    "ci": one_of("github", "gitlab", "none"),
 }
 
 

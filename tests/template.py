@@ -20,6 +20,7 @@ OPTION_VALUES: dict[str, list[str]] = {
     "include_example_api": ["y", "n"],
     "session_scope": ["request", "task"],
     "tenancy": ["single", "schema-per-tenant"],
+    "ci": ["github", "gitlab", "none"],
 }
 
 
@@ -58,6 +59,7 @@ def chosen_keys(answers: Mapping[str, str]) -> dict[str, str]:
         "session_scope": answers.get("session_scope", "request"),
         "tenancy": answers.get("tenancy", "single"),
         "__schema_mode": schema_mode(answers),
+        "ci": answers.get("ci", "github"),
     }
 
 

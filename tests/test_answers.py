@@ -36,6 +36,7 @@ BAD_ANSWERS: list[tuple[str, str]] = [
     ("python_version", "3.9"),
     ("session_scope", "thread"),
     ("tenancy", "database-per-tenant"),
+    ("ci", "jenkins"),
 ]
 
 # Answers that are valid alone but not together, and the field the refusal names.

