@@ -25,8 +25,8 @@ DEFAULT_DATABASE_URL = URL.create(
 class Settings(SchemaSettings, BaseSettings):
     """Everything the service reads from its environment.
 
-    Pool limits are per process: with several workers, keep
-    ``workers * (pool_size + max_overflow)`` below PostgreSQL's ``max_connections``.
+    Pool limits are per worker process: ``db/budget.py`` checks at startup that
+    ``workers * replicas * (pool_size + max_overflow)`` fits the server.
     """
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
@@ -44,6 +44,15 @@ class Settings(SchemaSettings, BaseSettings):
     database_echo: bool = False
     # How long a migration waits for a table lock before it gives up (seconds).
     database_migration_lock_timeout: Annotated[float, Field(gt=0)] = 3.0
+    # "pgbouncer": connect through PgBouncer in transaction mode (see db/pooler.py).
+    database_pooler: Literal["none", "pgbouncer"] = "none"
+
+    # The deployment's shape, for the connection budget (db/budget.py). uvicorn
+    # reads WEB_CONCURRENCY too, as its number of worker processes.
+    web_concurrency: Annotated[int, Field(ge=1)] = 1
+    replicas: Annotated[int, Field(ge=1)] = 1
+    database_reserved_connections: Annotated[int, Field(ge=0)] = 5
+    database_budget_strict: bool | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -65,6 +74,13 @@ class Settings(SchemaSettings, BaseSettings):
             msg = "DATABASE_URL needs a real password when ENVIRONMENT=production"
             raise ValueError(msg)
         return self
+
+    @property
+    def budget_is_strict(self) -> bool:
+        """Refuse to start over budget: ``DATABASE_BUDGET_STRICT``, else only in production."""
+        if self.database_budget_strict is None:
+            return self.environment == "production"
+        return self.database_budget_strict
 
     @property
     def database_url_object(self) -> URL:

@@ -11,6 +11,7 @@ from {{ cookiecutter.package_name }}.config import (
     get_settings,
 )
 from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
+from {{ cookiecutter.package_name }}.db.budget import check_budget
 from {{ cookiecutter.package_name }}.errors import add_error_handlers
 from {{ cookiecutter.package_name }}.routes import router
 
@@ -27,6 +28,7 @@ def make_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContex
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
         async with DatabaseSessionManager(settings) as sessionmanager:
+            await check_budget(sessionmanager)
             yield {"sessionmanager": sessionmanager}
 
     return lifespan

@@ -13,6 +13,10 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.db.pooler import (
+    TRANSACTION_POOLER_CONNECT_ARGS,
+    apply_per_transaction,
+)
 
 
 class DatabaseSessionManager:
@@ -26,6 +30,8 @@ class DatabaseSessionManager:
     def __init__(self, settings: Settings) -> None:
         """Build the engine and session factory from ``settings``."""
         self.settings = settings
+        startup = settings.schema_server_settings()
+        behind_pgbouncer = settings.database_pooler == "pgbouncer"
         self.engine: AsyncEngine = create_async_engine(
             settings.database_url_object,
             pool_size=settings.database_pool_size,
@@ -38,10 +44,13 @@ class DatabaseSessionManager:
                 "timeout": settings.database_connect_timeout,
                 "server_settings": {
                     "application_name": settings.app_name,
-                    **settings.schema_server_settings(),
+                    **({} if behind_pgbouncer else startup),
                 },
+                **(TRANSACTION_POOLER_CONNECT_ARGS if behind_pgbouncer else {}),
             },
         )
+        if behind_pgbouncer and startup:
+            apply_per_transaction(self.engine, startup)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def close(self) -> None:
