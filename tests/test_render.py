@@ -62,6 +62,15 @@ def test_variant_renders_exactly_its_files_cleanly(cookies, answers: dict[str, s
             "grosse_uberweisungs_plattform_fur_kunden_partner_2026",
             None,
         ),
+        (  # the longest package name in every option that owns code
+            {
+                "project_name": "Große Überweisungs-Plattform für Kunden & Partner 2026",
+                "tenancy": "schema-per-tenant",
+                "session_scope": "task",
+            },
+            "grosse_uberweisungs_plattform_fur_kunden_partner_2026",
+            None,
+        ),
         (
             {"project_name": "Bob's API", "description": "Bob's service, it's ok"},
             "bob_s_api",

@@ -18,7 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.pool import QueuePool
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.db import DatabaseSessionManager, SessionManager
+from {{ cookiecutter.package_name }}.db import (
+    DatabaseSessionManager,
+    SessionManager,
+)
 from {{ cookiecutter.package_name }}.db.task_scope import (
     TaskSession,
     current_session,

@@ -21,7 +21,10 @@ from sqlalchemy.schema import CreateTable, DropSchema, DropTable
 from {{ cookiecutter.package_name }} import api
 from {{ cookiecutter.package_name }}.cli.__main__ import run
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.db import DatabaseSessionManager, DbSession
+from {{ cookiecutter.package_name }}.db import (
+    DatabaseSessionManager,
+    DbSession,
+)
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.schema import tenant_schema
 from {{ cookiecutter.package_name }}.tenancy import tenant_context

@@ -2,7 +2,10 @@
 
 from fastapi import APIRouter
 
-from {{ cookiecutter.package_name }} import api, health
+from {{ cookiecutter.package_name }} import (
+    api,
+    health,
+)
 from {{ cookiecutter.package_name }}.items import router as items
 
 router = APIRouter()

@@ -25,7 +25,10 @@ from {{ cookiecutter.package_name }}.db import (
     SessionManager,
     set_local_search_path,
 )
-from {{ cookiecutter.package_name }}.schema import tenant_schema, validate_tenant_id
+from {{ cookiecutter.package_name }}.schema import (
+    tenant_schema,
+    validate_tenant_id,
+)
 
 _current_schema: ContextVar[str | None] = ContextVar("tenant_schema", default=None)
 

@@ -10,7 +10,10 @@ from alembic.config import Config
 
 from {{ cookiecutter.package_name }}.cli.base import Command
 from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
-from {{ cookiecutter.package_name }}.schema import tenant_schema, validate_tenant_id
+from {{ cookiecutter.package_name }}.schema import (
+    tenant_schema,
+    validate_tenant_id,
+)
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
