@@ -107,6 +107,9 @@ def test_exhausted_pool_answers_503_within_the_pool_timeout_then_recovers(
         "DATABASE_POOL_SIZE": "2",
         "DATABASE_MAX_OVERFLOW": "0",
         "DATABASE_POOL_TIMEOUT": str(pool_timeout),
+        # The holders wait on the lock for the whole test: no deadline may free them.
+        "DATABASE_STATEMENT_TIMEOUT": "120",
+        "DATABASE_COMMAND_TIMEOUT": "125",
     }
     probes = [
         ("GET", "/api/items", {}),

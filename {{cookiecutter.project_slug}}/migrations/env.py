@@ -16,7 +16,8 @@ check`` compares every one.
 
 Every transaction also runs with ``lock_timeout`` set from
 ``DATABASE_MIGRATION_LOCK_TIMEOUT``. A migration that cannot get its lock
-fails and rolls back; it does not queue every request behind it.
+fails and rolls back; it does not queue every request behind it. Statements
+may run for ``DATABASE_JOB_TIMEOUT`` (the session manager's ``job`` bounds).
 """
 
 import asyncio
@@ -115,7 +116,10 @@ def run_migrations(connection: Connection, schema: str | None) -> None:
 
 async def run_migrations_online() -> None:
     """Migrate every target schema over one connection of a short-lived engine."""
-    async with DatabaseSessionManager(settings) as db, db.engine.connect() as connection:
+    async with (
+        DatabaseSessionManager(settings, job=True) as db,
+        db.engine.connect() as connection,
+    ):
         for schema in target_schemas():
             await connection.run_sync(run_migrations, schema)
 

@@ -41,6 +41,13 @@ class Settings(SchemaSettings, BaseSettings):
     database_pool_recycle: Annotated[int, Field(ge=-1)] = 1800
     database_pool_pre_ping: bool = True
     database_connect_timeout: Annotated[float, Field(gt=0)] = 5.0
+    # Deadlines in seconds (db/deadlines.py): the client's, for every statement;
+    # the server's, shorter, for a runaway query or an abandoned transaction;
+    # and the longer one of migrations and command-line jobs.
+    database_command_timeout: Annotated[float, Field(gt=0)] = 5.0
+    database_statement_timeout: Annotated[float, Field(gt=0)] = 4.0
+    database_idle_in_transaction_timeout: Annotated[float, Field(gt=0)] = 15.0
+    database_job_timeout: Annotated[float, Field(gt=0)] = 900.0
     database_echo: bool = False
     # How long a migration waits for a table lock before it gives up (seconds).
     database_migration_lock_timeout: Annotated[float, Field(gt=0)] = 3.0

@@ -1,8 +1,8 @@
 """Turn failures into clean HTTP answers; no body ever carries SQL or a stack trace.
 
 - The database cannot serve (unreachable, refused, connect timeout, connection
-  killed, shutting down, too many connections) or the pool stayed exhausted for
-  ``pool_timeout``: 503 with ``Retry-After``.
+  killed, shutting down, too many connections, a statement past its deadline)
+  or the pool stayed exhausted for ``pool_timeout``: 503 with ``Retry-After``.
 - A unique or foreign-key constraint refused the write: 409.
 - Any other error: 500 whose body holds the request id; the traceback goes to
   the log beside the same id, never into the body.
@@ -205,8 +205,9 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeoutError, pool_timeout_handler)
     app.add_exception_handler(IntegrityError, integrity_error_handler)
     app.add_exception_handler(DBAPIError, database_error_handler)
-    # Raised by the driver while connecting: refused, unknown host, missing
-    # socket, connect timeout (TimeoutError and ConnectionError are OSErrors).
+    # Raised by the driver while connecting (refused, unknown host, missing
+    # socket, connect timeout) and when a statement passes the client deadline
+    # (TimeoutError and ConnectionError are OSErrors).
     app.add_exception_handler(OSError, connection_error_handler)
     app.add_exception_handler(HTTPException, http_error_handler)
     app.add_middleware(RequestIdMiddleware)

@@ -37,7 +37,7 @@ async def run(argv: Sequence[str] | None = None, settings: Settings | None = Non
     """Parse ``argv``, run the command with a fresh session manager, return the exit code."""
     args = build_parser().parse_args(argv)
     command: Command = args.command_object
-    async with DatabaseSessionManager(settings or get_settings()) as manager:
+    async with DatabaseSessionManager(settings or get_settings(), job=True) as manager:
         try:
             return await command.job(manager, args)
         except DBAPIError as exc:

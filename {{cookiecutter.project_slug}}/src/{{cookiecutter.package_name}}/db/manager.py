@@ -13,10 +13,17 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.db.deadlines import (
+    invalidate_on_timeout,
+    server_deadlines,
+)
 from {{ cookiecutter.package_name }}.db.pooler import (
     TRANSACTION_POOLER_CONNECT_ARGS,
     apply_per_transaction,
 )
+
+# A job's client deadline trails the server's, so the server cancels first.
+JOB_CLIENT_MARGIN_SECONDS = 5.0
 
 
 class DatabaseSessionManager:
@@ -27,10 +34,23 @@ class DatabaseSessionManager:
     it closes every pooled connection.
     """
 
-    def __init__(self, settings: Settings) -> None:
-        """Build the engine and session factory from ``settings``."""
+    def __init__(self, settings: Settings, *, job: bool = False) -> None:
+        """Build the engine and session factory from ``settings``.
+
+        ``job=True`` gives the longer deadline of migrations and command-line
+        jobs (``DATABASE_JOB_TIMEOUT``) instead of a request's.
+        """
         self.settings = settings
-        startup = settings.schema_server_settings()
+        if job:
+            server_timeout = settings.database_job_timeout
+            client_timeout = server_timeout + JOB_CLIENT_MARGIN_SECONDS
+        else:
+            server_timeout = settings.database_statement_timeout
+            client_timeout = settings.database_command_timeout
+        connection_settings = {
+            **settings.schema_server_settings(),
+            **server_deadlines(server_timeout, settings.database_idle_in_transaction_timeout),
+        }
         behind_pgbouncer = settings.database_pooler == "pgbouncer"
         self.engine: AsyncEngine = create_async_engine(
             settings.database_url_object,
@@ -42,15 +62,17 @@ class DatabaseSessionManager:
             echo=settings.database_echo,
             connect_args={
                 "timeout": settings.database_connect_timeout,
+                "command_timeout": client_timeout,
                 "server_settings": {
                     "application_name": settings.app_name,
-                    **({} if behind_pgbouncer else startup),
+                    **({} if behind_pgbouncer else connection_settings),
                 },
                 **(TRANSACTION_POOLER_CONNECT_ARGS if behind_pgbouncer else {}),
             },
         )
-        if behind_pgbouncer and startup:
-            apply_per_transaction(self.engine, startup)
+        invalidate_on_timeout(self.engine)
+        if behind_pgbouncer:
+            apply_per_transaction(self.engine, connection_settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def close(self) -> None:

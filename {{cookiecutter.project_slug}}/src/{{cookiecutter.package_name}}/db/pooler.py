@@ -10,8 +10,9 @@ transaction on the server:
   dialect documentation). Each statement is parsed again: the price of
   transaction pooling with asyncpg.
 - Session state. PgBouncer 1.18 refuses startup parameters it does not track
-  (``search_path``), so those are applied as transaction-local settings when
-  each transaction begins instead.
+  (``search_path``, ``statement_timeout``), so the connection settings are
+  applied as transaction-local settings when each transaction begins
+  instead: one ``SELECT set_config(...)`` per transaction.
 
 SQLAlchemy's own pool stays in front of PgBouncer: it saves a connect and
 startup exchange per request and bounds each worker's client connections,
@@ -39,10 +40,13 @@ TRANSACTION_POOLER_CONNECT_ARGS: dict[str, object] = {
 
 
 def apply_per_transaction(engine: AsyncEngine, settings: dict[str, str]) -> None:
-    """Set ``settings`` with ``set_config(name, value, true)`` as every transaction begins."""
-    statements = [select(func.set_config(name, value, true())) for name, value in settings.items()]
+    """Set ``settings`` as every transaction begins, in one statement.
+
+    ``SELECT set_config(name, value, true), ...``: each setting is local to
+    the transaction, and names and values travel as bound parameters.
+    """
+    statement = select(*(func.set_config(name, value, true()) for name, value in settings.items()))
 
     @event.listens_for(engine.sync_engine, "begin")
     def _apply(connection: Connection) -> None:
-        for statement in statements:
-            connection.execute(statement)
+        connection.execute(statement)
