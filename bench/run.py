@@ -62,6 +62,8 @@ LEVERS = [
     "core-session-json",
     "core-request-scope",
     "raw-asyncpg",
+    "raw-asyncpg-dep",
+    "no-db",
 ]
 
 GENERATED = "generated"
@@ -370,6 +372,15 @@ def wrk(
             httpx.post(f"{app.base_url}{app.release}", timeout=30).raise_for_status()
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far, from /proc (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def _load(
     wrk_bin: str,
     pin: list[str],
@@ -401,7 +412,10 @@ def _load(
         str(stop_after),
         app.reads,
     ]
+    assert app.process is not None
+    cpu_before = cpu_seconds(app.process.pid)
     result = subprocess.run(command, capture_output=True, text=True, check=False)
+    cpu_used = cpu_seconds(app.process.pid) - cpu_before
     line = next((x for x in result.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
     if result.returncode != 0 or line is None:
         msg = f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
@@ -419,6 +433,8 @@ def _load(
         "max_ms": raw["latency_us"]["max"] / 1000,
         "errors": errors,
         "error_detail": raw["errors"],
+        # The server's CPU per request: far steadier on a shared machine than req/s.
+        "cpu_ms": round(cpu_used * 1000 / raw["requests"], 4) if raw["requests"] else 0.0,
     }
 
 
@@ -542,6 +558,7 @@ def summarize(plan: Plan, samples: list[dict[str, Any]]) -> dict[str, Any]:
                     "rps": round(median([s["rps"] for s in mine]), 1),
                     "p50_ms": round(median([s["p50_ms"] for s in mine]), 3),
                     "p99_ms": round(median([s["p99_ms"] for s in mine]), 3),
+                    "cpu_ms": round(median([s["cpu_ms"] for s in mine]), 4),
                     "errors": sum(s["errors"] for s in mine),
                     "rounds": len(mine),
                 }
@@ -560,7 +577,7 @@ def summarize(plan: Plan, samples: list[dict[str, Any]]) -> dict[str, Any]:
             continue
         for scenario in plan.scenarios:
             for conns in plan.connections:
-                per_round = []
+                per_round, cpu_per_round = [], []
                 for r in range(plan.rounds):
                     a = [
                         s
@@ -576,6 +593,8 @@ def summarize(plan: Plan, samples: list[dict[str, Any]]) -> dict[str, Any]:
                     ]
                     if a and b and b[0]["rps"]:
                         per_round.append(a[0]["rps"] / b[0]["rps"])
+                    if a and b and b[0]["cpu_ms"]:
+                        cpu_per_round.append(a[0]["cpu_ms"] / b[0]["cpu_ms"])
                 ratios[f"{top}/{bottom}/{scenario}/{conns}"] = {
                     "top": top,
                     "bottom": bottom,
@@ -583,6 +602,7 @@ def summarize(plan: Plan, samples: list[dict[str, Any]]) -> dict[str, Any]:
                     "connections": conns,
                     "ratio": round(median(per_round), 3),
                     "per_round": [round(x, 3) for x in per_round],
+                    "cpu_ratio": round(median(cpu_per_round), 3) if cpu_per_round else None,
                 }
     return {"cells": cells, "ratios": ratios}
 
@@ -599,24 +619,28 @@ def markdown(result: dict[str, Any]) -> str:
         + f". {plan['rounds']} interleaved rounds of {plan['duration']:.0f} s per cell, "
         f"medians; {plan['items']} seeded items; wrk, 1 thread.",
         "",
-        "| app | scenario | connections | req/s | p50 ms | p99 ms | errors |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| app | scenario | connections | req/s | server CPU ms/request | p50 ms | p99 ms"
+        " | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for cell in summary["cells"].values():
         lines.append(
             f"| {cell['app']} | {cell['scenario']} | {cell['connections']} | "
-            f"{cell['rps']:.0f} | {cell['p50_ms']:.2f} | {cell['p99_ms']:.2f} | "
-            f"{cell['errors']} |"
+            f"{cell['rps']:.0f} | {cell['cpu_ms']:.3f} | {cell['p50_ms']:.2f} | "
+            f"{cell['p99_ms']:.2f} | {cell['errors']} |"
         )
     lines += [
         "",
-        "| ratio (req/s, median of per-round ratios) | scenario | connections | ratio |",
-        "| --- | --- | ---: | ---: |",
+        "| ratio (median of per-round ratios) | scenario | connections | req/s ratio"
+        " | CPU/request ratio |",
+        "| --- | --- | ---: | ---: | ---: |",
     ]
     for ratio in summary["ratios"].values():
+        cpu = ratio.get("cpu_ratio")
         lines.append(
             f"| {ratio['top']} / {ratio['bottom']} | {ratio['scenario']} | "
-            f"{ratio['connections']} | {ratio['ratio']:.2f} |"
+            f"{ratio['connections']} | {ratio['ratio']:.2f} | "
+            f"{cpu if cpu is None else format(cpu, '.2f')} |"
         )
     lines += [
         "",

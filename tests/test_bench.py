@@ -42,10 +42,12 @@ def test_smoke_run_writes_sane_results(pg_admin_url: str, tmp_path: Path, figure
     assert len(cells) == len(APPS) * 2 * 2  # apps x (read, write) x 2 concurrencies
     for cell in cells.values():
         assert cell["rps"] > 0, cell
+        assert cell["cpu_ms"] > 0, cell  # the server's CPU per request, from /proc
         assert 0 < cell["p50_ms"] <= cell["p99_ms"], cell
         assert cell["errors"] == 0, cell
     for ratio in data["summary"]["ratios"].values():
         assert ratio["ratio"] > 0, ratio
+        assert ratio["cpu_ratio"] > 0, ratio
     for name in APPS:
         rss = data["rss"][name]
         assert rss["requests"] >= data["plan"]["rss_requests"]

@@ -59,6 +59,7 @@ LEVERS: dict[str, tuple[str, dict[str, Any]]] = {
     "core-session-json": ("core-session, model_dump_json into a Response", {}),
     "core-request-scope": ("core-session with the dependency's default request scope", {}),
     "raw-asyncpg": ("no SQLAlchemy: asyncpg pool.fetchrow in the endpoint", {}),
+    "no-db": ("no database: the same route, validation and response, a fixed item", {}),
     "raw-asyncpg-dep": ("no SQLAlchemy: asyncpg connection from a yield dependency", {}),
 }
 
@@ -161,6 +162,18 @@ async def core_connection(item_id: ItemId) -> ItemRead:
     return ItemRead.model_validate(row._mapping)
 
 
+FIXED_ITEM = {
+    "id": 1,
+    "name": "fixed",
+    "description": "the same item every time",
+    "created_at": "2026-01-01T00:00:00+00:00",
+}
+
+
+async def no_db(item_id: ItemId) -> ItemRead:
+    return ItemRead.model_validate({**FIXED_ITEM, "id": item_id})
+
+
 orm_route("orm-ping-tx", autocommit=False)
 orm_route("orm-tx", autocommit=False)
 orm_route("orm-ping-autocommit", autocommit=True)
@@ -168,6 +181,7 @@ orm_route("orm-autocommit", autocommit=True)
 core_route("core-session")
 core_route("core-session-ping")
 router.add_api_route("/core-connection/{item_id}", core_connection, methods=["GET"])
+router.add_api_route("/no-db/{item_id}", no_db, methods=["GET"])
 core_route("core-no-stmt-cache")
 core_route("core-no-sql-cache")
 core_route("core-session-dict", respond=dict)

@@ -73,12 +73,12 @@ class ThrowawayCluster:
             )
             raise RuntimeError(msg)
 
-    def start(self) -> None:
-        """Start the server and wait until it accepts connections."""
+    def start(self, **settings: str) -> None:
+        """Start the server (with extra ``settings``) and wait until it accepts connections."""
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1"
             f" -c unix_socket_directories={self.socket_dir} -c fsync=off"
-        )
+        ) + "".join(f" -c {name}={value}" for name, value in settings.items())
         self._server(
             "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data),
             "-l", str(self.root / "server.log"), "-o", options,

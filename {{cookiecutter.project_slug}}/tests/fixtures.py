@@ -32,6 +32,7 @@ from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.db import (
     DatabaseSessionManager,
     get_db,
+    get_read_db,
 )
 from {{ cookiecutter.package_name }}.main import create_app
 
@@ -155,6 +156,7 @@ async def client(
             yield session
 
     app.dependency_overrides[get_db] = get_test_db
+    app.dependency_overrides[get_read_db] = get_test_db
     async with (
         LifespanManager(app) as manager,
         AsyncClient(

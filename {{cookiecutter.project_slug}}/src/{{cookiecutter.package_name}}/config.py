@@ -39,7 +39,10 @@ class Settings(SchemaSettings, BaseSettings):
     database_max_overflow: Annotated[int, Field(ge=0)] = 10
     database_pool_timeout: Annotated[float, Field(gt=0)] = 5.0
     database_pool_recycle: Annotated[int, Field(ge=-1)] = 1800
+    # Check connections on checkout (db/liveness.py): a ping only after they
+    # sat idle longer than database_pool_ping_after seconds (0: every checkout).
     database_pool_pre_ping: bool = True
+    database_pool_ping_after: Annotated[float, Field(ge=0)] = 30.0
     database_connect_timeout: Annotated[float, Field(gt=0)] = 5.0
     # Deadlines in seconds (db/deadlines.py): the client's, for every statement;
     # the server's, shorter, for a runaway query or an abandoned transaction;

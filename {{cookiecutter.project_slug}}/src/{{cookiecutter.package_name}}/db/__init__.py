@@ -2,9 +2,11 @@
 
 from .base import Base
 from .dependencies import (
+    DbReadSession,
     DbSession,
     SessionManager,
     get_db,
+    get_read_db,
     get_sessionmanager,
 )
 from .manager import DatabaseSessionManager
@@ -13,9 +15,11 @@ from .search_path import set_local_search_path
 __all__ = [
     "Base",
     "DatabaseSessionManager",
+    "DbReadSession",
     "DbSession",
     "SessionManager",
     "get_db",
+    "get_read_db",
     "get_sessionmanager",
     "set_local_search_path",
 ]

@@ -17,6 +17,7 @@ from {{ cookiecutter.package_name }}.db.deadlines import (
     invalidate_on_timeout,
     server_deadlines,
 )
+from {{ cookiecutter.package_name }}.db.liveness import check_liveness_on_checkout
 from {{ cookiecutter.package_name }}.db.pooler import (
     TRANSACTION_POOLER_CONNECT_ARGS,
     apply_per_transaction,
@@ -58,7 +59,6 @@ class DatabaseSessionManager:
             max_overflow=settings.database_max_overflow,
             pool_timeout=settings.database_pool_timeout,
             pool_recycle=settings.database_pool_recycle,
-            pool_pre_ping=settings.database_pool_pre_ping,
             echo=settings.database_echo,
             connect_args={
                 "timeout": settings.database_connect_timeout,
@@ -71,9 +71,21 @@ class DatabaseSessionManager:
             },
         )
         invalidate_on_timeout(self.engine)
+        if settings.database_pool_pre_ping:
+            check_liveness_on_checkout(self.engine, settings.database_pool_ping_after)
         if behind_pgbouncer:
             apply_per_transaction(self.engine, connection_settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads run in autocommit (one round trip per query, no BEGIN/ROLLBACK)
+        # unless every transaction must first apply settings: behind PgBouncer,
+        # or where a tenant's search_path is set per transaction.
+        reads_in_autocommit = not behind_pgbouncer and settings.reads_in_autocommit
+        read_engine = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if reads_in_autocommit
+            else self.engine
+        )
+        self.read_sessionmaker = async_sessionmaker(read_engine, expire_on_commit=False)
 
     async def close(self) -> None:
         """Close every pooled connection."""
@@ -91,6 +103,16 @@ class DatabaseSessionManager:
     ) -> None:
         """Dispose of the engine when the block ends."""
         await self.close()
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """Like ``session()``, for reads: each query is its own snapshot, no transaction.
+
+        A read that needs several queries to agree with each other (one
+        snapshot) should use ``session()`` instead.
+        """
+        async with self.read_sessionmaker() as session:
+            yield session
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

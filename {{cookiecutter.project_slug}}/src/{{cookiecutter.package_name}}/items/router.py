@@ -1,11 +1,16 @@
 """``/api/items``: list, create, read, update and delete items.
 
-Each write commits explicitly; the session dependency only rolls back.
+Reads take ``DbReadSession`` (one round trip per query where the variant
+allows it); writes take ``DbSession`` and commit explicitly.
 """
 
 from fastapi import APIRouter, HTTPException, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from {{ cookiecutter.package_name }}.db import DbSession
+from {{ cookiecutter.package_name }}.db import (
+    DbReadSession,
+    DbSession,
+)
 from {{ cookiecutter.package_name }}.items import service
 from {{ cookiecutter.package_name }}.items.models import Item
 from {{ cookiecutter.package_name }}.items.parameters import (
@@ -24,7 +29,7 @@ from {{ cookiecutter.package_name }}.items.schemas import (
 router = APIRouter(prefix="/items", tags=["items"])
 
 
-async def _get_or_404(session: DbSession, item_id: int) -> Item:
+async def _get_or_404(session: AsyncSession, item_id: int) -> Item:
     item = await service.get_item(session, item_id)
     if item is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Item not found")
@@ -33,7 +38,7 @@ async def _get_or_404(session: DbSession, item_id: int) -> Item:
 
 @router.get("")
 async def list_items(
-    session: DbSession,
+    session: DbReadSession,
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> list[ItemRead]:
@@ -51,7 +56,7 @@ async def create_item(data: ItemCreate, session: DbSession) -> ItemRead:
 
 
 @router.get("/{item_id}", responses=NOT_FOUND)
-async def read_item(item_id: ItemId, session: DbSession) -> ItemRead:
+async def read_item(item_id: ItemId, session: DbReadSession) -> ItemRead:
     """One item."""
     return ItemRead.model_validate(await _get_or_404(session, item_id))
 
