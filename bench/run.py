@@ -141,7 +141,7 @@ def parse_args(argv: list[str] | None) -> Plan:
     parser.add_argument(
         "--levers",
         action="store_true",
-        help="instead: every variant of bench/apps/levers.py against the ceiling (reads)",
+        help="instead: the generated app and every variant of bench/apps/levers.py (reads)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the databases and builds")
     parser.add_argument("--out", type=Path, help="results directory (default bench/results)")
@@ -162,7 +162,7 @@ def parse_args(argv: list[str] | None) -> Plan:
         scenarios=["read"] if args.levers else args.scenarios.split(","),
         items=args.items,
         python_version=args.python,
-        apps=[CEILING, *LEVERS]
+        apps=[CEILING, GENERATED, *LEVERS]
         if args.levers
         else [a for a in args.apps.split(",") if a] + list(extra),
         smoke=smoke,

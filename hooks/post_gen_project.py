@@ -59,11 +59,26 @@ def move_alternatives(options: dict[str, dict[str, list[str]]]) -> None:
                 source.rename(destination)
 
 
+NEXT_STEPS = """
+Created {slug}. Next steps:
+
+  cd {slug}
+  uv lock && git init && git add . && git commit -m "Generate {slug}"
+  uv sync
+  cp .env.example .env          # then set DATABASE_URL
+  uv run alembic upgrade head
+  uv run fastapi dev            # http://127.0.0.1:8000/docs
+
+README.md has the tests, the deployment and the database layer.
+"""
+
+
 def main() -> None:
     manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
     prune_unchosen(manifest["options"])
     move_alternatives(manifest["options"])
     MANIFEST.unlink()
+    print(NEXT_STEPS.format(slug=Path.cwd().name))
 
 
 if __name__ == "__main__":

@@ -4,11 +4,11 @@ A throwaway PostgreSQL cluster runs with ``pg_stat_statements`` (every
 statement counted, ``BEGIN``/``COMMIT`` included). Each variant is served on a
 database there; after a warm-up the counters are reset, then sequential reads
 (``GET /api/items/{id}``) and writes (``POST /api/items``) are sent and the
-server's count of executed statements is divided by the requests. A read is
-one statement in the single and schema variants (the ``SELECT``, in
-autocommit, on a connection checked without a ping) and four with tenants; a
-write is ``BEGIN``, the ``INSERT ... RETURNING`` and ``COMMIT`` (plus the
-tenant's ``set_config``).
+server's count of executed statements is divided by the requests. No request
+pays for a ping (the liveness check costs no round trip on a connection in
+use). A read is ``BEGIN``, ``SELECT``, ``ROLLBACK``, or the ``SELECT`` alone
+with ``DATABASE_AUTOCOMMIT_READS=true``; a write is ``BEGIN``, the ``INSERT
+... RETURNING`` and ``COMMIT``; a tenant adds its ``set_config`` to each.
 """
 
 import asyncio
@@ -23,18 +23,27 @@ from tests.faults.service import InstalledVariant, migrated_database
 
 pytestmark = pytest.mark.reliability
 
-# answers, statements per read at most, statements per write. A tenant's
-# transaction starts with its search_path (one more statement), so its reads
-# keep their transaction: BEGIN, set_config, SELECT, ROLLBACK.
+# answers, settings, statements per read at most, statements per write. Reads
+# run in a transaction by default (BEGIN, SELECT, ROLLBACK); with
+# DATABASE_AUTOCOMMIT_READS=true a read is its SELECT alone. A tenant's
+# transaction also starts with its search_path (one more statement).
 HOT_PATH_VARIANTS = {
-    "default": ({"python_version": "3.12", "include_example_api": "y"}, 1, 3),
+    "default": ({"python_version": "3.12", "include_example_api": "y"}, {}, 3, 3),
+    "default-autocommit-reads": (
+        {"python_version": "3.12", "include_example_api": "y"},
+        {"DATABASE_AUTOCOMMIT_READS": "true"},
+        1,
+        3,
+    ),
     "schema": (
         {"python_version": "3.12", "include_example_api": "y", "database_schema": "app"},
-        1,
+        {},
+        3,
         3,
     ),
     "tenant": (
         {"python_version": "3.12", "include_example_api": "y", "tenancy": "schema-per-tenant"},
+        {"DATABASE_AUTOCOMMIT_READS": "true"},  # a tenant's reads keep their transaction
         4,
         4,
     ),
@@ -82,11 +91,11 @@ async def statements_since_reset(url: str, action) -> int:
 def test_statements_per_read_and_write(
     name: str, install_variant, counting_server: str, tmp_path: Path, figure
 ) -> None:
-    answers, read_bound, write_statements = HOT_PATH_VARIANTS[name]
+    answers, settings, read_bound, write_statements = HOT_PATH_VARIANTS[name]
     variant: InstalledVariant = install_variant(answers)
     with (
         migrated_database(counting_server, variant) as database,
-        variant.serve(tmp_path / "server.log", database.app_url) as app,
+        variant.serve(tmp_path / "server.log", database.app_url, **settings) as app,
     ):
 
         async def scenario() -> tuple[float, float]:

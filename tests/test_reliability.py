@@ -245,7 +245,8 @@ def test_killed_connections_cost_at_most_a_503_and_no_acknowledged_row(
     assert len(names) == len(set(names))
     figure(
         f"between requests: {result['killed_between']} idle connections killed in 5 rounds,"
-        f" next 25 requests 0 failed (liveness check on checkout); during: {result['kills']} kill rounds"
+        " next 25 requests 0 failed (liveness check on checkout);"
+        f" during: {result['kills']} kill rounds"
         f" ({result['killed_during']} backends) under 8 writers,"
         f" {result['during_201'] + result['during_503']} requests ="
         f" {result['during_201']} x 201 + {result['during_503']} x 503, 0 other;"

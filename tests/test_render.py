@@ -98,3 +98,12 @@ def test_edge_answers_render_cleanly(
         [RUFF, "format", "--check", "--no-cache", "."], cwd=project, capture_output=True, text=True
     )
     assert fmt.returncode == 0, fmt.stdout
+
+
+def test_the_bake_prints_the_first_commands(cookies, capfd: pytest.CaptureFixture[str]) -> None:
+    project = bake_ok(cookies, {"project_name": "Billing API"})
+    printed = capfd.readouterr().out
+    assert f"cd {project.name}" in printed
+    for command in ("uv lock", "uv sync", "cp .env.example .env", "uv run alembic upgrade head"):
+        assert command in printed
+        assert command in (project / "README.md").read_text()

@@ -43,6 +43,11 @@ class Settings(SchemaSettings, BaseSettings):
     # sat idle longer than database_pool_ping_after seconds (0: every checkout).
     database_pool_pre_ping: bool = True
     database_pool_ping_after: Annotated[float, Field(ge=0)] = 30.0
+    # Read sessions (DbReadSession) in autocommit: one statement per query
+    # instead of BEGIN, query, ROLLBACK. Off by default: measured, it saves CPU
+    # at low concurrency but costs throughput and tail latency under load
+    # (see "The hot path" in the README).
+    database_autocommit_reads: bool = False
     database_connect_timeout: Annotated[float, Field(gt=0)] = 5.0
     # Deadlines in seconds (db/deadlines.py): the client's, for every statement;
     # the server's, shorter, for a runaway query or an abandoned transaction;

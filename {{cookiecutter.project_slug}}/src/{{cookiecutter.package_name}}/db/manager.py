@@ -17,7 +17,9 @@ from {{ cookiecutter.package_name }}.db.deadlines import (
     invalidate_on_timeout,
     server_deadlines,
 )
-from {{ cookiecutter.package_name }}.db.liveness import check_liveness_on_checkout
+from {{ cookiecutter.package_name }}.db.liveness import (
+    check_liveness_on_checkout,
+)
 from {{ cookiecutter.package_name }}.db.pooler import (
     TRANSACTION_POOLER_CONNECT_ARGS,
     apply_per_transaction,
@@ -76,10 +78,15 @@ class DatabaseSessionManager:
         if behind_pgbouncer:
             apply_per_transaction(self.engine, connection_settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        # Reads run in autocommit (one round trip per query, no BEGIN/ROLLBACK)
-        # unless every transaction must first apply settings: behind PgBouncer,
-        # or where a tenant's search_path is set per transaction.
-        reads_in_autocommit = not behind_pgbouncer and settings.reads_in_autocommit
+        # With DATABASE_AUTOCOMMIT_READS, reads run in autocommit (one round trip
+        # per query, no BEGIN/ROLLBACK), unless every transaction must first
+        # apply settings: behind PgBouncer, or where a tenant's search_path is
+        # set per transaction.
+        reads_in_autocommit = (
+            settings.database_autocommit_reads
+            and settings.reads_in_autocommit
+            and not behind_pgbouncer
+        )
         read_engine = (
             self.engine.execution_options(isolation_level="AUTOCOMMIT")
             if reads_in_autocommit
