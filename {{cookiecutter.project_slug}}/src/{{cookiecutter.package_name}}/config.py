@@ -39,10 +39,10 @@ class Settings(SchemaSettings, BaseSettings):
     database_max_overflow: Annotated[int, Field(ge=0)] = 10
     database_pool_timeout: Annotated[float, Field(gt=0)] = 5.0
     database_pool_recycle: Annotated[int, Field(ge=-1)] = 1800
-    # Check connections on checkout (db/liveness.py): a ping only after they
-    # sat idle longer than database_pool_ping_after seconds (0: every checkout).
+    # Check connections on checkout (db/liveness.py): a one-round-trip ping once
+    # they sat idle database_pool_ping_after seconds (0: at every checkout).
     database_pool_pre_ping: bool = True
-    database_pool_ping_after: Annotated[float, Field(ge=0)] = 30.0
+    database_pool_ping_after: Annotated[float, Field(ge=0)] = 0.0
     # Read sessions (DbReadSession) in autocommit: one statement per query
     # instead of BEGIN, query, ROLLBACK. Off by default: measured, it saves CPU
     # at low concurrency but costs throughput and tail latency under load

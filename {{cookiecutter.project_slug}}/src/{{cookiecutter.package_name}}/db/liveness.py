@@ -1,17 +1,20 @@
-"""Is a pooled connection still alive? Checked on checkout, without a round trip when it can be.
+"""Is a pooled connection still alive? Checked on checkout, in at most one round trip.
 
-SQLAlchemy's ``pool_pre_ping`` sends a ping (``BEGIN``, ``;``, ``ROLLBACK``
-with asyncpg) on every checkout: three round trips per request. Here a
-checkout costs none when the connection was in use moments ago:
+SQLAlchemy's ``pool_pre_ping`` pings with ``BEGIN``, ``;``, ``ROLLBACK`` on
+every checkout: three round trips per request. Here:
 
 - a connection the driver already knows is closed (the server restarted, a
-  backend was terminated, the network reset it) is replaced at once;
-- a connection that sat idle longer than ``DATABASE_POOL_PING_AFTER`` is
-  pinged first, since a quiet link may have been dropped silently (a NAT or
-  firewall timeout sends nothing);
-- anything else is used as is. If it died silently in the meantime, its
-  first statement fails within the client deadline (``command_timeout``),
-  the connection is dropped and the request gets a 503.
+  backend was terminated and its goodbye has arrived) is replaced at once,
+  without a round trip;
+- otherwise, once it has sat idle longer than ``DATABASE_POOL_PING_AFTER``
+  seconds (0, the default: at every checkout), it is pinged with
+  ``SELECT 1`` in autocommit through the pool's DBAPI connection: one round
+  trip. A connection killed an instant before its checkout fails that ping
+  instead of the request. Behind PgBouncer the ping is SQLAlchemy's own,
+  in a transaction, which PgBouncer needs;
+- a raised threshold saves the round trip on connections in recent use; a
+  connection killed in between then fails its first statement (a 503, within
+  the client deadline) and is dropped.
 
 Raising ``DisconnectionError`` from the pool's ``checkout`` event makes the
 pool discard the connection and check out another.
@@ -26,16 +29,31 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 CHECKED_IN_AT = "checked_in_at"
+PING = "SELECT 1"
 
 
 class DeadConnectionError(DisconnectionError):
     """The pooled connection is gone; the pool replaces it."""
 
 
-def check_liveness_on_checkout(engine: AsyncEngine, ping_after: float) -> None:
+def check_liveness_on_checkout(
+    engine: AsyncEngine, ping_after: float, *, ping_in_transaction: bool
+) -> None:
     """Install the checks above on ``engine``'s pool."""
     pool = engine.sync_engine.pool
     dialect = engine.sync_engine.dialect
+
+    def ping(dbapi_connection: DBAPIConnection) -> None:
+        if ping_in_transaction:
+            dialect.do_ping(dbapi_connection)
+            return
+        dbapi_connection.autocommit = True  # one statement, no BEGIN/ROLLBACK
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(PING)
+        finally:
+            cursor.close()
+            dbapi_connection.autocommit = False
 
     @event.listens_for(pool, "checkin")
     def _note_idle_since(_dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
@@ -51,8 +69,12 @@ def check_liveness_on_checkout(engine: AsyncEngine, ping_after: float) -> None:
         if driver is not None and driver.is_closed():
             raise DeadConnectionError
         idle_since = record.info.get(CHECKED_IN_AT)
-        if idle_since is not None and time.monotonic() - idle_since > ping_after:
+        if idle_since is not None and time.monotonic() - idle_since >= ping_after:
             try:
-                dialect.do_ping(dbapi_connection)
+                ping(dbapi_connection)
+            except TimeoutError:
+                # The server does not answer at all: another connection would
+                # wait as long. Fail now (503); the pool drops this one.
+                raise
             except Exception as exc:
                 raise DeadConnectionError from exc

@@ -74,7 +74,11 @@ class DatabaseSessionManager:
         )
         invalidate_on_timeout(self.engine)
         if settings.database_pool_pre_ping:
-            check_liveness_on_checkout(self.engine, settings.database_pool_ping_after)
+            check_liveness_on_checkout(
+                self.engine,
+                settings.database_pool_ping_after,
+                ping_in_transaction=behind_pgbouncer,
+            )
         if behind_pgbouncer:
             apply_per_transaction(self.engine, connection_settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
