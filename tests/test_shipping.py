@@ -30,7 +30,8 @@ import yaml
 from cookiecutter.main import cookiecutter
 
 from tests import postgres, shipping, template
-from tests.faults.service import free_port, wait_for
+from tests.faults.service import Database, InstalledVariant, free_port, wait_for
+from tests.test_reliability import blocked_on_lock
 from tests.tools import clean_env, find_python, run, uv_bin
 
 pytestmark = pytest.mark.boot
@@ -249,44 +250,17 @@ def build_and_assemble(project: Path, root: Path) -> tuple[Path, dict[str, str],
     return app_dir, runtime_env, final.cmd
 
 
-async def app_backends(url: str, application_name: str) -> int:
-    connection = await asyncpg.connect(url)
-    try:
-        return int(
-            await connection.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-                application_name,
-            )
-        )
-    finally:
-        await connection.close()
-
-
-async def waiting_on_lock(url: str, application_name: str) -> int:
-    connection = await asyncpg.connect(url)
-    try:
-        return int(
-            await connection.fetchval(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE application_name = $1 AND wait_event_type = 'Lock'",
-                application_name,
-            )
-        )
-    finally:
-        await connection.close()
-
-
 async def sigterm_with_requests_in_flight(
-    process: subprocess.Popen[bytes], base_url: str, plain_url: str, slug: str, count: int
+    process: subprocess.Popen[bytes], base_url: str, database: Database, count: int
 ) -> tuple[list[int], float, bool]:
     """Hold ``items`` locked, send ``count`` reads, SIGTERM, then release the lock."""
-    holder = await asyncpg.connect(plain_url)
+    holder = await asyncpg.connect(database.plain_url)
     transaction = holder.transaction()
     await transaction.start()
     await holder.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         requests = [asyncio.create_task(client.get("/api/items")) for _ in range(count)]
-        assert await wait_for(lambda: _at_least(plain_url, slug, 10), timeout=10)
+        assert await blocked_on_lock(database, 10)
         process.send_signal(signal.SIGTERM)
         terminated = time.monotonic()
         await asyncio.sleep(0.5)
@@ -308,10 +282,6 @@ async def _started_workers(log: Path, count: int) -> bool:
     return len(set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))) == count
 
 
-async def _at_least(url: str, slug: str, count: int) -> bool:
-    return await waiting_on_lock(url, slug) >= count
-
-
 def test_image_layout_serves_with_workers_and_drains_on_sigterm(
     tmp_path: Path, pg_admin_url: str, fresh_database: str, figure
 ) -> None:
@@ -331,7 +301,8 @@ def test_image_layout_serves_with_workers_and_drains_on_sigterm(
     database_url = postgres.with_database(
         pg_admin_url, fresh_database, driver="postgresql+asyncpg"
     ).replace("postgres@", "postgres:not-a-default-secret@")
-    plain_url = postgres.with_database(pg_admin_url, fresh_database)
+    variant = InstalledVariant({}, project, slug, project.name.replace("-", "_"))
+    database = Database(pg_admin_url, fresh_database, variant)
     env = {
         **env,
         "DATABASE_URL": database_url,
@@ -368,7 +339,7 @@ def test_image_layout_serves_with_workers_and_drains_on_sigterm(
         assert workers, log.read_text()
 
         statuses, exited_after, refused = asyncio.run(
-            sigterm_with_requests_in_flight(process, base_url, plain_url, slug, count=50)
+            sigterm_with_requests_in_flight(process, base_url, database, count=50)
         )
     finally:
         if process.poll() is None:
@@ -382,7 +353,7 @@ def test_image_layout_serves_with_workers_and_drains_on_sigterm(
     assert text.count("Application shutdown complete") == 2, text
     for unwanted in ("Traceback", "ERROR", *("non-checked-in connection", "garbage collector")):
         assert unwanted not in text, text
-    assert asyncio.run(app_backends(plain_url, slug)) == 0
+    assert asyncio.run(database.app_backends()) == []
     figure(
         f"2 workers; 50 requests in flight at SIGTERM: {statuses.count(200)} x 200, "
         f"exit 0 after {exited_after:.1f} s, 0 connections left"
