@@ -78,3 +78,16 @@ def create_database(admin_url: str) -> str:
 def drop_database(admin_url: str, name: str) -> None:
     """Drop a database made by ``create_database``, closing its connections."""
     asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def names_by_schema(url: str, query: str, *args: object) -> dict[str, set[str]]:
+    """Run ``query`` (rows of schema, name) and group the names by schema."""
+    connection = await asyncpg.connect(plain_url(url), timeout=10)
+    try:
+        rows = await connection.fetch(query, *args)
+    finally:
+        await connection.close()
+    found: dict[str, set[str]] = {}
+    for schema, name in rows:
+        found.setdefault(schema, set()).add(name)
+    return found

@@ -12,7 +12,6 @@ import itertools
 import time
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
@@ -70,18 +69,12 @@ def crud_round_trip(base_url: str, headers: dict[str, str]) -> None:
 
 
 async def tables_by_schema(url: str) -> dict[str, set[str]]:
-    connection = await asyncpg.connect(url)
-    try:
-        rows = await connection.fetch(
-            "SELECT table_schema, table_name FROM information_schema.tables"
-            " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
-        )
-    finally:
-        await connection.close()
-    found: dict[str, set[str]] = {}
-    for row in rows:
-        found.setdefault(row["table_schema"], set()).add(row["table_name"])
-    return found
+    """Every table outside PostgreSQL's own schemas, by schema."""
+    return await postgres.names_by_schema(
+        url,
+        "SELECT table_schema, table_name FROM information_schema.tables"
+        " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')",
+    )
 
 
 @pytest.mark.boot

@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
@@ -197,19 +196,12 @@ def schema_names_in(revision: Path, schemas: list[str]) -> list[str]:
 
 
 async def columns_of(url: str, table: str) -> dict[str, set[str]]:
-    connection = await asyncpg.connect(url)
-    try:
-        rows = await connection.fetch(
-            "SELECT table_schema, column_name FROM information_schema.columns"
-            " WHERE table_name = $1",
-            table,
-        )
-    finally:
-        await connection.close()
-    found: dict[str, set[str]] = {}
-    for row in rows:
-        found.setdefault(row["table_schema"], set()).add(row["column_name"])
-    return found
+    """The columns of every table named ``table``, by schema."""
+    return await postgres.names_by_schema(
+        url,
+        "SELECT table_schema, column_name FROM information_schema.columns WHERE table_name = $1",
+        table,
+    )
 
 
 class Workflow:
