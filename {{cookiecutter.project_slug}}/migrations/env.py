@@ -38,6 +38,7 @@ from {{ cookiecutter.package_name }}.db import (
     DatabaseSessionManager,
     set_local_search_path,
 )
+from {{ cookiecutter.package_name }}.db.deadlines import milliseconds
 from {{ cookiecutter.package_name }}.models import Base
 
 LOCK_NOT_AVAILABLE = "55P03"
@@ -68,7 +69,7 @@ def target_schemas() -> list[str | None]:
 
 def set_local_lock_timeout(seconds: float) -> Select[tuple[str]]:
     """``set_config('lock_timeout', ...)`` for the current transaction only."""
-    return select(func.set_config("lock_timeout", f"{round(seconds * 1000)}ms", true()))
+    return select(func.set_config("lock_timeout", milliseconds(seconds), true()))
 
 
 def migrate(schema: str | None) -> None:

@@ -117,10 +117,11 @@ class DatabaseSessionManager:
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
-        """Like ``session()``, for reads: each query is its own snapshot, no transaction.
+        """Like ``session()``, for endpoints that only read.
 
-        A read that needs several queries to agree with each other (one
-        snapshot) should use ``session()`` instead.
+        In a transaction by default. With ``DATABASE_AUTOCOMMIT_READS`` (where
+        nothing is set per transaction) each query runs on its own, as its own
+        snapshot: a read whose queries must agree should use ``session()``.
         """
         async with self.read_sessionmaker() as session:
             yield session

@@ -16,8 +16,8 @@ transaction on the server:
 
 SQLAlchemy's own pool stays in front of PgBouncer: it saves a connect and
 startup exchange per request and bounds each worker's client connections,
-while PgBouncer bounds the server connections. Pre-ping works through it
-(SQLAlchemy's asyncpg ping runs in its own transaction).
+while PgBouncer bounds the server connections. The liveness ping on checkout
+works through it (there it is SQLAlchemy's own ping, in a transaction).
 """
 
 import uuid

@@ -1,7 +1,7 @@
 """``/api/items``: list, create, read, update and delete items.
 
-Reads take ``DbReadSession`` (one round trip per query where the variant
-allows it); writes take ``DbSession`` and commit explicitly.
+Reads take ``DbReadSession`` (autocommit with ``DATABASE_AUTOCOMMIT_READS``);
+writes take ``DbSession`` and commit explicitly.
 """
 
 from fastapi import APIRouter, HTTPException, status
