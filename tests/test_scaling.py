@@ -93,6 +93,7 @@ async def mixed_load(
     acknowledged: dict[str | None, list[str]] = {tenant: [] for tenant in tenants}
     ids: dict[str | None, list[int]] = {tenant: [] for tenant in tenants}
     statuses: Counter[int] = Counter()
+    reconnects: Counter[str] = Counter()
     queue: asyncio.Queue[int] = asyncio.Queue()
     for number in range(REQUESTS):
         queue.put_nowait(number)
@@ -111,10 +112,18 @@ async def mixed_load(
                     ids[tenant].append(response.json()["id"])
             elif choice < 0.8:
                 item = rng.choice(ids[tenant])
-                response = await client.get(f"/api/items/{item}", headers=headers)
+                response = await get(client, f"/api/items/{item}", headers)
             else:
-                response = await client.get("/api/items?limit=20", headers=headers)
+                response = await get(client, "/api/items?limit=20", headers)
             statuses[response.status_code] += 1
+
+    async def get(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> httpx.Response:
+        """A read, sent again once if its kept-alive connection was closed under it."""
+        try:
+            return await client.get(path, headers=headers)
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            reconnects["reads"] += 1
+            return await client.get(path, headers=headers)
 
     limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
     started = time.monotonic()
