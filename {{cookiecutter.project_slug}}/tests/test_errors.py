@@ -13,7 +13,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from pydantic import BaseModel
-from sqlalchemy import text
+from sqlalchemy import Column, MetaData, String, Table, column, func, select, text
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.db import (
@@ -22,6 +22,9 @@ from {{ cookiecutter.package_name }}.db import (
 )
 from {{ cookiecutter.package_name }}.errors import REQUEST_ID_HEADER
 from {{ cookiecutter.package_name }}.main import create_app
+
+# Alembic's table as a Table object, which a tenant's schema applies to.
+VERSIONS = Table("alembic_version", MetaData(), Column("version_num", String))
 
 
 class Note(BaseModel):
@@ -42,13 +45,13 @@ def probe_app(settings: Settings, marker: str) -> FastAPI:
 
     @app.post("/probe/write-then-fail")
     async def write_then_fail(session: DbSession) -> None:
-        await session.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": marker})
+        await session.execute(VERSIONS.insert().values(version_num=marker))
         msg = f"the endpoint failed after writing {marker}"
         raise RuntimeError(msg)
 
     @app.get("/probe/bad-sql")
     async def bad_sql(session: DbSession) -> None:
-        await session.execute(text("SELECT no_such_column FROM alembic_version"))
+        await session.execute(select(column("no_such_column")).select_from(VERSIONS))
 
     @app.get("/probe/query")
     async def query(session: DbSession) -> None:
@@ -93,9 +96,8 @@ async def test_an_error_mid_transaction_writes_nothing_and_answers_500_with_an_i
     assert "Traceback" in logged
     assert marker in logged
     async with sessionmanager.session() as session:
-        found = await session.scalar(
-            text("SELECT count(*) FROM alembic_version WHERE version_num = :v"), {"v": marker}
-        )
+        written = VERSIONS.c.version_num == marker
+        found = await session.scalar(select(func.count()).select_from(VERSIONS).where(written))
     assert found == 0
 
 

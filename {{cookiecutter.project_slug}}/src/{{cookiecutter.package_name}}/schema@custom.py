@@ -9,7 +9,7 @@ tables.
 """
 
 import re
-from typing import Annotated, ClassVar
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel
 
@@ -36,9 +36,6 @@ SchemaName = Annotated[str, AfterValidator(validate_schema_name)]
 
 class SchemaSettings(BaseModel):
     """The schema setting, validated again whenever settings are loaded."""
-
-    # Reads may run without a transaction: the schema is a connection setting.
-    reads_in_autocommit: ClassVar[bool] = True
 
     database_schema: SchemaName = "{{ cookiecutter.__schema }}"
 

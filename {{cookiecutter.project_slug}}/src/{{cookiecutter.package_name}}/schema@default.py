@@ -4,16 +4,11 @@ This project was generated without a schema setting, so its tables live in the
 first schema of the role's ``search_path`` (normally ``public``).
 """
 
-from typing import ClassVar
-
 from pydantic import BaseModel
 
 
 class SchemaSettings(BaseModel):
     """No schema setting: connections keep the server's default ``search_path``."""
-
-    # Reads may run without a transaction: nothing is set per transaction.
-    reads_in_autocommit: ClassVar[bool] = True
 
     def migration_schemas(self, tenant: str | None = None) -> list[str | None]:
         """Where ``alembic upgrade`` works: the default schema."""

@@ -8,7 +8,7 @@ start in that tenant's schema.
 """
 
 import re
-from typing import Annotated, ClassVar
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, field_validator
 from pydantic_settings import NoDecode
@@ -34,9 +34,6 @@ TenantId = Annotated[str, AfterValidator(validate_tenant_id)]
 
 class SchemaSettings(BaseModel):
     """The tenants this service serves (``TENANTS=acme,globex``)."""
-
-    # Reads need a transaction: a tenant's search_path is set per transaction.
-    reads_in_autocommit: ClassVar[bool] = False
 
     tenants: Annotated[list[TenantId], NoDecode] = []
     tenant: TenantId | None = None

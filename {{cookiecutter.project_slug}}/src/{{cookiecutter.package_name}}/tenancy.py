@@ -4,11 +4,15 @@ A request names its tenant in the ``X-Tenant`` header, which must be on the
 ``TENANTS`` allow-list: a missing or malformed header is a 400, an unknown
 tenant a 404, and neither ever reaches a default schema.
 
-Every transaction a session begins inside a tenant first runs
-``set_config('search_path', <tenant schema>, true)``. The setting is local to
-the transaction: nothing stays on the pooled connection for its next user, and
-a commit in the middle of a request does not lose the tenant, because the next
-transaction sets it again.
+Every transaction a session begins inside a tenant puts the tenant's schema
+into every table name it sends: SQLAlchemy's ``schema_translate_map`` on the
+session's connection, which costs no statement and stays on that connection
+object alone, never on the pooled connection. A commit in the middle of a
+request keeps the tenant: the next transaction gets it again.
+
+Connections keep their empty ``search_path``, so SQL written by hand
+(``text()``) sees no table at all inside or outside a tenant: name tables
+through the models or Core ``Table`` objects.
 """
 
 from collections.abc import AsyncIterator, Iterator
@@ -21,10 +25,7 @@ from sqlalchemy import Connection
 from sqlalchemy.event import listens_for
 from sqlalchemy.orm import Session, SessionTransaction
 
-from {{ cookiecutter.package_name }}.db import (
-    SessionManager,
-    set_local_search_path,
-)
+from {{ cookiecutter.package_name }}.db import SessionManager
 from {{ cookiecutter.package_name }}.schema import (
     tenant_schema,
     validate_tenant_id,
@@ -49,7 +50,8 @@ def _enter_tenant_schema(
 ) -> None:
     schema = _current_schema.get()
     if schema is not None:
-        connection.execute(set_local_search_path(schema))
+        # Tables without a schema (every model's) are sent as "<schema>".<table>.
+        connection.execution_options(schema_translate_map={None: schema})
 
 
 async def use_request_tenant(

@@ -82,15 +82,10 @@ class DatabaseSessionManager:
         if behind_pgbouncer:
             apply_per_transaction(self.engine, connection_settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        # With DATABASE_AUTOCOMMIT_READS, reads run in autocommit (one round trip
-        # per query, no BEGIN/ROLLBACK), unless every transaction must first
-        # apply settings: behind PgBouncer, or where a tenant's search_path is
-        # set per transaction.
-        reads_in_autocommit = (
-            settings.database_autocommit_reads
-            and settings.reads_in_autocommit
-            and not behind_pgbouncer
-        )
+        # With DATABASE_AUTOCOMMIT_READS (the default), reads run in autocommit:
+        # one round trip per query, no BEGIN/ROLLBACK. Not behind PgBouncer,
+        # where the connection settings must travel with every transaction.
+        reads_in_autocommit = settings.database_autocommit_reads and not behind_pgbouncer
         read_engine = (
             self.engine.execution_options(isolation_level="AUTOCOMMIT")
             if reads_in_autocommit
@@ -119,9 +114,9 @@ class DatabaseSessionManager:
     async def read_session(self) -> AsyncIterator[AsyncSession]:
         """Like ``session()``, for endpoints that only read.
 
-        In a transaction by default. With ``DATABASE_AUTOCOMMIT_READS`` (where
-        nothing is set per transaction) each query runs on its own, as its own
-        snapshot: a read whose queries must agree should use ``session()``.
+        With ``DATABASE_AUTOCOMMIT_READS`` (the default; not behind PgBouncer)
+        each query runs on its own, as its own snapshot: a read whose queries
+        must agree should use ``session()``.
         """
         async with self.read_sessionmaker() as session:
             yield session
