@@ -26,6 +26,7 @@ from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
 
 from {{ cookiecutter.package_name }}.db.dependencies import (
+    DbReadSession,
     DbSession,
     SessionManager,
 )
@@ -106,3 +107,15 @@ async def use_task_session(manager: SessionManager, session: DbSession) -> Async
 # Add to a router's or path operation's ``dependencies``; like DbSession it ends
 # when the path operation returns, before the response is sent.
 TaskSession = Depends(use_task_session, scope="function")
+
+
+async def use_task_read_session(
+    manager: SessionManager, session: DbReadSession
+) -> AsyncIterator[None]:
+    """Make the request's read session (see ``DbReadSession``) the task's session."""
+    async with task_scope(manager, session):
+        yield
+
+
+# The same, for path operations that only read.
+TaskReadSession = Depends(use_task_read_session, scope="function")

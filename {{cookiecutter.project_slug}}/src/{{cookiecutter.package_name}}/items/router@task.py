@@ -1,13 +1,15 @@
 """``/api/items``: list, create, read, update and delete items.
 
-Every route runs in a task scope (``TaskSession``): the service reaches the
-request's session through ``current_session()``. Each write commits
-explicitly; the session dependency only rolls back.
+Every route runs in a task scope: the service reaches the request's session
+through ``current_session()``. Reads take ``TaskReadSession`` (a read session,
+in autocommit by default), writes ``TaskSession``; each write commits
+explicitly, and the session dependency only rolls back.
 """
 
 from fastapi import APIRouter, HTTPException, status
 
 from {{ cookiecutter.package_name }}.db.task_scope import (
+    TaskReadSession,
     TaskSession,
     current_session,
 )
@@ -26,7 +28,9 @@ from {{ cookiecutter.package_name }}.items.schemas import (
     ItemUpdate,
 )
 
-router = APIRouter(prefix="/items", tags=["items"], dependencies=[TaskSession])
+router = APIRouter(prefix="/items", tags=["items"])
+READS = [TaskReadSession]
+WRITES = [TaskSession]
 
 
 async def _get_or_404(item_id: int) -> Item:
@@ -36,7 +40,7 @@ async def _get_or_404(item_id: int) -> Item:
     return item
 
 
-@router.get("")
+@router.get("", dependencies=READS)
 async def list_items(
     limit: Limit = 20,
     offset: Offset = 0,
@@ -46,7 +50,7 @@ async def list_items(
     return [ItemRead.model_validate(item) for item in items]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=CONFLICT)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=CONFLICT, dependencies=WRITES)
 async def create_item(data: ItemCreate) -> ItemRead:
     """Create an item."""
     item = await service.create_item(data)
@@ -54,13 +58,13 @@ async def create_item(data: ItemCreate) -> ItemRead:
     return ItemRead.model_validate(item)
 
 
-@router.get("/{item_id}", responses=NOT_FOUND)
+@router.get("/{item_id}", responses=NOT_FOUND, dependencies=READS)
 async def read_item(item_id: ItemId) -> ItemRead:
     """One item."""
     return ItemRead.model_validate(await _get_or_404(item_id))
 
 
-@router.patch("/{item_id}", responses=NOT_FOUND | CONFLICT)
+@router.patch("/{item_id}", responses=NOT_FOUND | CONFLICT, dependencies=WRITES)
 async def update_item(item_id: ItemId, data: ItemUpdate) -> ItemRead:
     """Change the fields that were sent."""
     item = await service.update_item(await _get_or_404(item_id), data)
@@ -68,7 +72,12 @@ async def update_item(item_id: ItemId, data: ItemUpdate) -> ItemRead:
     return ItemRead.model_validate(item)
 
 
-@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+@router.delete(
+    "/{item_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=NOT_FOUND,
+    dependencies=WRITES,
+)
 async def delete_item(item_id: ItemId) -> None:
     """Delete an item."""
     await service.delete_item(await _get_or_404(item_id))
