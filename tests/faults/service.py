@@ -228,11 +228,15 @@ class Database:
             await connection.close()
 
     async def terminate_app_backends(self) -> int:
-        """``pg_terminate_backend`` on every connection the app holds; how many."""
+        """``pg_terminate_backend`` on every connection the app holds; how many.
+
+        Each call waits (up to 5 s) until the backend has exited, so the
+        connections are dead, not dying, when it returns.
+        """
         connection = await asyncpg.connect(self.plain_url, timeout=10)
         try:
             killed = await connection.fetch(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
                 " WHERE datname = $1 AND application_name = $2",
                 self.name,
                 self.variant.slug,

@@ -39,15 +39,16 @@ class Settings(SchemaSettings, BaseSettings):
     database_max_overflow: Annotated[int, Field(ge=0)] = 10
     database_pool_timeout: Annotated[float, Field(gt=0)] = 5.0
     database_pool_recycle: Annotated[int, Field(ge=-1)] = 1800
-    # Check connections on checkout (db/liveness.py): a one-round-trip ping once
-    # they sat idle database_pool_ping_after seconds (0: at every checkout).
+    # Check connections on checkout (db/liveness.py): a connection the driver
+    # knows is closed is replaced at once; one that sat idle for at least
+    # database_pool_ping_after seconds is pinged first (one round trip; 0: at
+    # every checkout). A connection in recent use goes out unchecked.
     database_pool_pre_ping: bool = True
-    database_pool_ping_after: Annotated[float, Field(ge=0)] = 0.0
-    # Read sessions (DbReadSession) in autocommit: one statement per query
-    # instead of BEGIN, query, ROLLBACK. Off by default: measured, it saves CPU
-    # at low concurrency but costs throughput and tail latency under load
-    # (see "The hot path" in the README).
-    database_autocommit_reads: bool = False
+    database_pool_ping_after: Annotated[float, Field(ge=0)] = 1.0
+    # Read sessions (DbReadSession) in autocommit: a read is its query alone,
+    # without BEGIN and ROLLBACK. Each query is its own snapshot: a read whose
+    # queries must agree takes DbSession (see "The hot path" in the README).
+    database_autocommit_reads: bool = True
     database_connect_timeout: Annotated[float, Field(gt=0)] = 5.0
     # Deadlines in seconds (db/deadlines.py): the client's, for every statement;
     # the server's, shorter, for a runaway query or an abandoned transaction;

@@ -1,4 +1,4 @@
-"""Is a pooled connection still alive? Checked on checkout, in at most one round trip.
+"""Is a pooled connection still alive? Checked on checkout, a round trip only when idle.
 
 SQLAlchemy's ``pool_pre_ping`` pings with ``BEGIN``, ``;``, ``ROLLBACK`` on
 every checkout: three round trips per request. Here:
@@ -6,15 +6,16 @@ every checkout: three round trips per request. Here:
 - a connection the driver already knows is closed (the server restarted, a
   backend was terminated and its goodbye has arrived) is replaced at once,
   without a round trip;
-- otherwise, once it has sat idle longer than ``DATABASE_POOL_PING_AFTER``
-  seconds (0, the default: at every checkout), it is pinged with
-  ``SELECT 1`` in autocommit through the pool's DBAPI connection: one round
-  trip. A connection killed an instant before its checkout fails that ping
-  instead of the request. Behind PgBouncer the ping is SQLAlchemy's own,
-  in a transaction, which PgBouncer needs;
-- a raised threshold saves the round trip on connections in recent use; a
-  connection killed in between then fails its first statement (a 503, within
-  the client deadline) and is dropped.
+- a connection that sat idle at least ``DATABASE_POOL_PING_AFTER`` seconds
+  (1 by default) is pinged with ``SELECT 1`` in autocommit through the pool's
+  DBAPI connection: one round trip. Long-idle connections are the ones a
+  firewall or a failover drops without a word, which no closed state shows.
+  Behind PgBouncer the ping is SQLAlchemy's own, in a transaction, which
+  PgBouncer needs;
+- a connection in use within the last second goes out unchecked: under load
+  that is every checkout, so the hot path has no ping. One killed in that
+  second, before its goodbye arrived, fails its first statement (a 503 within
+  the client deadline) and is dropped. ``0`` pings at every checkout.
 
 Raising ``DisconnectionError`` from the pool's ``checkout`` event makes the
 pool discard the connection and check out another.
