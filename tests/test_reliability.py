@@ -393,13 +393,21 @@ def test_a_storm_of_disconnecting_clients_leaks_no_connection(
         stop.set()
         await asyncio.gather(*background)
 
-        async def quiet() -> bool:
-            rows = await database.app_backends()
-            return all(row["state"] == "idle" for row in rows)
+        # The app may still be serving requests its clients left: wait until its
+        # backends are idle and stay unchanged for a second. ("Idle" alone is
+        # not enough: a read in autocommit is idle between its statements.)
+        last: list[tuple[object, ...]] = []
 
-        assert await wait_for(quiet, timeout=60, interval=0.2), await database.app_backends()
-        await asyncio.sleep(1)
-        left = len(await database.app_backends())
+        async def settled() -> bool:
+            nonlocal last
+            rows = await database.app_backends()
+            snapshot = sorted((row["pid"], row["state"], row["state_change"]) for row in rows)
+            done = snapshot == last and all(row["state"] == "idle" for row in rows)
+            last = snapshot
+            return done
+
+        assert await wait_for(settled, timeout=60, interval=1.0), last
+        left = len(last)
 
         # Nothing checked out: every one of the pool's connections can be taken again.
         async with httpx.AsyncClient(base_url=app.base_url, timeout=30) as client:

@@ -219,7 +219,7 @@ class Database:
         connection = await asyncpg.connect(self.plain_url, timeout=10)
         try:
             return await connection.fetch(
-                "SELECT pid, state, wait_event_type FROM pg_stat_activity"
+                "SELECT pid, state, state_change, wait_event_type FROM pg_stat_activity"
                 " WHERE datname = $1 AND application_name = $2",
                 self.name,
                 self.variant.slug,
