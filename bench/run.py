@@ -5,17 +5,21 @@ Run from the template checkout (see bench/README.md)::
     uv run python -m bench            # the full run, about 10 minutes
     uv run python -m bench --smoke    # seconds; checks that everything works
 
-It bakes the default variant and a ``database_schema=app`` variant, installs
-them with ``uv sync``, creates one fresh database per app, migrates it with the
+It bakes the variants the chosen apps need (default, ``database_schema=app``,
+``session_scope=task``, ``tenancy=schema-per-tenant``), installs them with
+``uv sync``, creates one fresh database per app, migrates it with the
 generated project's Alembic migrations, seeds items, starts every app the way
 production does (uvicorn, 1 worker, uvloop, httptools), pinned to one core, and
 drives each with wrk pinned to another core. Rounds are interleaved (every app
 once per round, in rotating order) and the figures are the medians over rounds;
-ratios are taken within each round, then their median is reported.
+ratios are taken within each round, then their median is reported. Before the
+timed rounds, every app is served once on a throwaway cluster that logs every
+statement, to count the statements a read and a write send.
 """
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -41,6 +45,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests import postgres  # noqa: E402
+from tests.faults.cluster import ThrowawayCluster  # noqa: E402
 from tests.tools import clean_env, find_python, uv_bin  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -63,13 +68,30 @@ LEVERS = [
     "core-request-scope",
     "raw-asyncpg",
     "raw-asyncpg-dep",
+    "raw-asyncpg-tx",
     "no-db",
 ]
+# As in apps/levers.py: the levers that also serve writes, and those that only do.
+LEVER_WRITES = ["no-db", "raw-asyncpg-dep", "raw-asyncpg-tx", "core-connection", "orm-tx"]
+LEVER_WRITE_ONLY = ["raw-asyncpg-tx"]
 
 GENERATED = "generated"
 GENERATED_SCHEMA = "generated-schema"
+GENERATED_TASK = "generated-task"
+GENERATED_TENANT = "generated-tenant"
 ARTICLE = "article"
 CEILING = "ceiling"
+TENANT = "bench"
+
+# The baked variants, by name: their answers beyond the defaults.
+VARIANTS: dict[str, dict[str, str]] = {
+    "default": {},
+    "schema": {"database_schema": SCHEMA},
+    "task": {"session_scope": "task"},
+    "tenant": {"tenancy": "schema-per-tenant"},
+}
+# Requests counted per app on the statement-logging cluster.
+COUNTED_READS, COUNTED_WRITES = 200, 100
 
 
 @dataclass
@@ -90,6 +112,7 @@ class Plan:
     out: Path
     extra: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     levers: list[str] = field(default_factory=list)
+    count_statements: bool = True
 
 
 @dataclass
@@ -110,6 +133,15 @@ class App:
     reads: str = "/api/items"  # reads go to {reads}/{id}
     shares: "App | None" = None  # a lever: served by another App's process
     release: str | None = None  # POST here after each measurement to close idle connections
+    scenarios: tuple[str, ...] = ("read", "write")  # what it serves
+    variant: str = "default"  # the baked project whose migrations make its database
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every request
+    seed_schema: str | None = None  # where the items table is, if not ``schema``
+
+    @property
+    def header_line(self) -> str:
+        """The one header wrk sends with every request ("Name: value"), or ""."""
+        return "".join(f"{name}: {value}" for name, value in self.headers.items())
 
     @property
     def base_url(self) -> str:
@@ -128,7 +160,9 @@ def parse_args(argv: list[str] | None) -> Plan:
     parser.add_argument("--python", default="3.12", help="Python version of the baked projects")
     parser.add_argument(
         "--apps",
-        default=",".join([GENERATED, GENERATED_SCHEMA, ARTICLE, CEILING]),
+        default=",".join(
+            [GENERATED, GENERATED_SCHEMA, GENERATED_TASK, GENERATED_TENANT, ARTICLE, CEILING]
+        ),
         help="which apps to run",
     )
     parser.add_argument(
@@ -140,8 +174,16 @@ def parse_args(argv: list[str] | None) -> Plan:
     )
     parser.add_argument(
         "--levers",
+        nargs="?",
+        const=",".join(LEVERS),
+        default="",
+        metavar="NAME,...",
+        help="instead: the generated app and the variants of bench/apps/levers.py (default all)",
+    )
+    parser.add_argument(
+        "--no-statements",
         action="store_true",
-        help="instead: the generated app and every variant of bench/apps/levers.py (reads)",
+        help="skip counting statements per request on a statement-logging cluster",
     )
     parser.add_argument("--keep", action="store_true", help="keep the databases and builds")
     parser.add_argument("--out", type=Path, help="results directory (default bench/results)")
@@ -159,17 +201,18 @@ def parse_args(argv: list[str] | None) -> Plan:
         rss_requests=args.rss_requests or (500 if smoke else 50_000),
         rounds=args.rounds or (1 if smoke else 3),
         connections=[int(c) for c in (args.connections or default_connections).split(",")],
-        scenarios=["read"] if args.levers else args.scenarios.split(","),
+        scenarios=args.scenarios.split(","),
         items=args.items,
         python_version=args.python,
-        apps=[CEILING, GENERATED, *LEVERS]
+        apps=[CEILING, GENERATED, *args.levers.split(",")]
         if args.levers
         else [a for a in args.apps.split(",") if a] + list(extra),
         smoke=smoke,
         keep=args.keep,
         out=args.out or RESULTS,
         extra=extra,
-        levers=LEVERS if args.levers else [],
+        levers=args.levers.split(",") if args.levers else [],
+        count_statements=not args.no_statements and not args.levers,
     )
 
 
@@ -253,11 +296,12 @@ def prepare_database(app: App, admin_url: str, migrations_project: Path, items: 
     """A fresh database for ``app``, migrated by a generated project, with seeded items."""
     app.database = postgres.create_database(admin_url)
     url = sqlalchemy_url(admin_url, app.database)
-    env = {"DATABASE_URL": url}
+    env = {"DATABASE_URL": url, **app.env}
     if app.schema:
         env["DATABASE_SCHEMA"] = app.schema
     run([uv_bin(), "run", "--no-sync", "alembic", "upgrade", "head"], migrations_project, **env)
-    asyncio.run(seed(postgres.with_database(admin_url, app.database), app.schema, items))
+    seed_schema = app.seed_schema or app.schema
+    asyncio.run(seed(postgres.with_database(admin_url, app.database), seed_schema, items))
 
 
 def start(app: App, admin_url: str, pin: list[str], logs: Path) -> None:
@@ -304,7 +348,8 @@ def start(app: App, admin_url: str, pin: list[str], logs: Path) -> None:
             msg = f"{app.name} exited with {app.process.returncode}:\n{app.log.read_text()}"
             raise RuntimeError(msg)
         try:
-            if httpx.get(f"{app.base_url}{app.reads}/1", timeout=2).status_code == 200:
+            answer = httpx.get(f"{app.base_url}{app.reads}/1", headers=app.headers, timeout=2)
+            if answer.status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -322,6 +367,83 @@ def stop(app: App) -> None:
     except subprocess.TimeoutExpired:
         app.process.kill()
         app.process.wait()
+
+
+# --- statements per request -----------------------------------------------------------------
+
+# One line per statement the server executes (simple queries and executions of
+# prepared statements), in a log_statement=all server log.
+STATEMENT_LINE = re.compile(r"LOG:  (statement|execute [^:]*): ")
+
+
+def _statements_in(log: Path, start: int) -> int:
+    time.sleep(0.3)  # let the server flush its log
+    with log.open("rb") as text:
+        text.seek(start)
+        written = text.read().decode(errors="replace")
+    return sum(1 for line in written.splitlines() if STATEMENT_LINE.search(line))
+
+
+def _count_one(app: App, log: Path, reads: int, writes: int) -> dict[str, float]:
+    """Statements per read and per write of a running ``app``, sent one at a time."""
+    with httpx.Client(base_url=app.base_url, headers=app.headers, timeout=10) as client:
+        for number in range(20):  # warm-up: a full pool, caches, prepared statements
+            client.post("/api/items", json={"name": f"warm-{number}"}).raise_for_status()
+            client.get(f"{app.reads}/{number + 1}").raise_for_status()
+        start = log.stat().st_size
+        for number in range(reads):
+            client.get(f"{app.reads}/{number % 20 + 1}").raise_for_status()
+        per_read = _statements_in(log, start) / reads
+        start = log.stat().st_size
+        for number in range(writes):
+            client.post("/api/items", json={"name": f"count-{number}"}).raise_for_status()
+        per_write = _statements_in(log, start) / writes
+    return {"read": per_read, "write": per_write}
+
+
+def count_statements(
+    apps: list[App],
+    projects: dict[str, Path],
+    plan: Plan,
+    pin: list[str],
+    logs: Path,
+    say: Any,
+) -> dict[str, dict[str, float]]:
+    """Statements per read and per write of every app, counted by the server.
+
+    Each app is served alone on a throwaway cluster with ``log_statement=all``
+    (pings, ``BEGIN``, ``COMMIT`` and ``SET`` included), one request at a time.
+    """
+    try:
+        cluster = ThrowawayCluster()
+    except RuntimeError as exc:
+        say(f"bench: statements not counted: {exc}")
+        return {}
+    reads, writes = (20, 10) if plan.smoke else (COUNTED_READS, COUNTED_WRITES)
+    counted: dict[str, dict[str, float]] = {}
+    try:
+        cluster.start(log_statement="all", log_min_duration_statement="-1")
+        log = cluster.root / "server.log"
+        for app in apps:
+            if app.shares is not None:
+                continue
+            probe = dataclasses.replace(app, database="", port=0, process=None)
+            migrations = projects.get(app.variant, projects["default"])
+            if app.name in plan.extra:
+                migrations = app.project
+            prepare_database(probe, cluster.admin_url, migrations, plan.items)
+            try:
+                start(probe, cluster.admin_url, pin, logs)
+                counted[app.name] = _count_one(probe, log, reads, writes)
+            finally:
+                stop(probe)
+            say(
+                f"bench: {app.name}: {counted[app.name]['read']:g} statements per read,"
+                f" {counted[app.name]['write']:g} per write"
+            )
+    finally:
+        cluster.destroy()
+    return counted
 
 
 def rss_kib(app: App) -> int:
@@ -393,7 +515,7 @@ def _load(
     stop_after: int = 0,
 ) -> dict[str, Any]:
     nonce = uuid.uuid4().hex[:10]
-    path = "/api/items" if scenario == "write" else f"{app.reads}/1"
+    path = app.reads if scenario == "write" else f"{app.reads}/1"
     command = [
         *pin,
         wrk_bin,
@@ -411,6 +533,7 @@ def _load(
         nonce,
         str(stop_after),
         app.reads,
+        app.header_line,
     ]
     assert app.process is not None
     cpu_before = cpu_seconds(app.process.pid)
@@ -441,18 +564,58 @@ def _load(
 # --- the run --------------------------------------------------------------------------------
 
 
-def define_apps(plan: Plan, default: Path, schema: Path) -> list[App]:
-    apps = {
-        GENERATED: App(
-            GENERATED, "generated app, default variant", default, None, f"{PACKAGE}.main:app"
-        ),
-        GENERATED_SCHEMA: App(
+# The baked variant whose migrations make each app's database (else "default").
+APP_VARIANTS = {
+    ARTICLE: "schema",
+    GENERATED_SCHEMA: "schema",
+    GENERATED_TASK: "task",
+    GENERATED_TENANT: "tenant",
+}
+
+
+def needed_variants(plan: Plan) -> list[str]:
+    """The variants the chosen apps need, the default first (its migrations serve the rest)."""
+    wanted = {APP_VARIANTS.get(name, "default") for name in plan.apps if name not in plan.extra}
+    return ["default", *sorted(wanted - {"default"})]
+
+
+def define_apps(plan: Plan, projects: dict[str, Path]) -> list[App]:
+    default = projects["default"]
+    generated = f"{PACKAGE}.main:app"
+    apps: dict[str, App] = {
+        GENERATED: App(GENERATED, "generated app, default variant", default, None, generated),
+    }
+    if GENERATED_SCHEMA in plan.apps:
+        apps[GENERATED_SCHEMA] = App(
             GENERATED_SCHEMA,
             f"generated app, database_schema={SCHEMA}",
-            schema,
+            projects["schema"],
             SCHEMA,
-            f"{PACKAGE}.main:app",
-        ),
+            generated,
+            variant="schema",
+        )
+    if GENERATED_TASK in plan.apps:
+        apps[GENERATED_TASK] = App(
+            GENERATED_TASK,
+            "generated app, session_scope=task",
+            projects["task"],
+            None,
+            generated,
+            variant="task",
+        )
+    if GENERATED_TENANT in plan.apps:
+        apps[GENERATED_TENANT] = App(
+            GENERATED_TENANT,
+            f"generated app, tenancy=schema-per-tenant (X-Tenant: {TENANT})",
+            projects["tenant"],
+            None,
+            generated,
+            variant="tenant",
+            env={"TENANTS": TENANT},
+            headers={"X-Tenant": TENANT},
+            seed_schema=f"tenant_{TENANT}",
+        )
+    apps |= {
         ARTICLE: App(
             ARTICLE,
             f"the article's pattern (SET search_path TO {SCHEMA})",
@@ -461,6 +624,7 @@ def define_apps(plan: Plan, default: Path, schema: Path) -> list[App]:
             "article:app",
             app_dir=BENCH / "apps",
             release="/bench/release",
+            variant="schema",
         ),
         CEILING: App(
             CEILING,
@@ -480,7 +644,7 @@ def define_apps(plan: Plan, default: Path, schema: Path) -> list[App]:
             "levers:app",
             app_dir=BENCH / "apps",
             env={"BENCH_LEVERS": ",".join(plan.levers)},
-            reads=f"/lever/{plan.levers[0]}",
+            reads="/lever/no-db",
         )
         for name in plan.levers:
             apps[name] = App(
@@ -491,6 +655,14 @@ def define_apps(plan: Plan, default: Path, schema: Path) -> list[App]:
                 "levers:app",
                 reads=f"/lever/{name}",
                 shares=host,
+                scenarios=tuple(
+                    scenario
+                    for scenario, served in [
+                        ("read", name not in LEVER_WRITE_ONLY),
+                        ("write", name in LEVER_WRITES),
+                    ]
+                    if served
+                ),
             )
     for name, (directory, env) in plan.extra.items():
         apps[name] = App(
@@ -551,6 +723,8 @@ def summarize(plan: Plan, samples: list[dict[str, Any]]) -> dict[str, Any]:
                     for s in samples
                     if s["app"] == app and s["scenario"] == scenario and s["connections"] == conns
                 ]
+                if not mine:  # a lever that does not serve this scenario
+                    continue
                 cells[f"{app}/{scenario}/{conns}"] = {
                     "app": app,
                     "scenario": scenario,
@@ -568,6 +742,10 @@ def summarize(plan: Plan, samples: list[dict[str, Any]]) -> dict[str, Any]:
         (GENERATED, CEILING),
         (GENERATED_SCHEMA, ARTICLE),
         (GENERATED_SCHEMA, CEILING),
+        (GENERATED_TASK, ARTICLE),
+        (GENERATED_TASK, CEILING),
+        (GENERATED_TENANT, ARTICLE),
+        (GENERATED_TENANT, CEILING),
         (ARTICLE, CEILING),
         *[(name, CEILING) for name in [*plan.extra, *plan.levers]],
         *[(name, GENERATED) for name in plan.extra],
@@ -595,6 +773,8 @@ def summarize(plan: Plan, samples: list[dict[str, Any]]) -> dict[str, Any]:
                         per_round.append(a[0]["rps"] / b[0]["rps"])
                     if a and b and b[0]["cpu_ms"]:
                         cpu_per_round.append(a[0]["cpu_ms"] / b[0]["cpu_ms"])
+                if not per_round:
+                    continue
                 ratios[f"{top}/{bottom}/{scenario}/{conns}"] = {
                     "top": top,
                     "bottom": bottom,
@@ -642,6 +822,14 @@ def markdown(result: dict[str, Any]) -> str:
             f"{ratio['connections']} | {ratio['ratio']:.2f} | "
             f"{cpu if cpu is None else format(cpu, '.2f')} |"
         )
+    if result.get("statements"):
+        lines += [
+            "",
+            "| app | statements per read | statements per write |",
+            "| --- | ---: | ---: |",
+        ]
+        for name, counted in result["statements"].items():
+            lines.append(f"| {name} | {counted['read']:g} | {counted['write']:g} |")
     lines += [
         "",
         f"| app | RSS before (MiB) | RSS after {plan['rss_requests']:,} requests (MiB) | growth |",
@@ -679,24 +867,30 @@ def main(argv: list[str] | None = None) -> int:
 
     say(f"bench: {pinning}; results in {run_dir}")
     admin_url, embedded = postgres.find_server(run_dir / "postgres")
-    say("bench: baking and installing the default and the schema variant")
-    default = bake(workdir, "default", python, python_version=plan.python_version)
-    schema = bake(
-        workdir, "schema", python, python_version=plan.python_version, database_schema=SCHEMA
-    )
-    found_versions = versions(default)
+    variants = needed_variants(plan)
+    say(f"bench: baking and installing the variants: {', '.join(variants)}")
+    projects = {
+        name: bake(workdir, name, python, python_version=plan.python_version, **VARIANTS[name])
+        for name in variants
+    }
+    found_versions = versions(projects["default"])
     pg_version = asyncio.run(server_version(admin_url))
-    apps = define_apps(plan, default, schema)
+    apps = define_apps(plan, projects)
+    statements = (
+        count_statements(apps, projects, plan, server_pin, logs, say)
+        if plan.count_statements
+        else {}
+    )
     try:
         for app in apps:
             if app.shares is not None:  # a lever: its host serves it
                 host = app.shares
                 if host.process is None:
-                    prepare_database(host, admin_url, default, plan.items)
+                    prepare_database(host, admin_url, projects["default"], plan.items)
                     start(host, admin_url, server_pin, logs)
                 app.database, app.port, app.process = host.database, host.port, host.process
                 continue
-            migrations = schema if app.schema else default
+            migrations = projects.get(app.variant, projects["default"])
             if app.name in plan.extra:
                 migrations = app.project
             prepare_database(app, admin_url, migrations, plan.items)
@@ -704,7 +898,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"bench: {app.name} on {app.base_url} (pid {app.process.pid})")  # type: ignore[union-attr]
 
         for app in apps:  # warm up, then the RSS reading over N requests
-            for scenario in plan.scenarios:
+            for scenario in [x for x in plan.scenarios if x in app.scenarios]:
                 wrk(
                     wrk_bin,
                     client_pin,
@@ -723,7 +917,7 @@ def main(argv: list[str] | None = None) -> int:
                     wrk_bin,
                     client_pin,
                     app,
-                    scenario="read",
+                    scenario=app.scenarios[0],
                     connections=max(plan.connections),
                     duration=1 if plan.smoke else 5,
                     items=plan.items,
@@ -746,7 +940,7 @@ def main(argv: list[str] | None = None) -> int:
             order = apps[round_number % len(apps) :] + apps[: round_number % len(apps)]
             for scenario in plan.scenarios:
                 for conns in plan.connections:
-                    for app in order:
+                    for app in [a for a in order if scenario in a.scenarios]:
                         sample = wrk(
                             wrk_bin,
                             client_pin,
@@ -799,6 +993,7 @@ def main(argv: list[str] | None = None) -> int:
             "apps": {app.name: app.description for app in apps},
         },
         "samples": samples,
+        "statements": statements,
         "rss": rss,
         "summary": summarize(plan, samples),
     }

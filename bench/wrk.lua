@@ -2,10 +2,14 @@
 --
 -- Arguments (after "--"): mode ("read" or "write"), number of seeded items,
 -- a nonce that makes written names unique across runs, and an optional number
--- of responses after which each thread stops (0: run for the duration), and
--- the path that reads take an id after (default /api/items).
+-- of responses after which each thread stops (0: run for the duration), the
+-- path that writes post to and reads take an id after (default /api/items),
+-- and optionally one
+-- header every request carries ("Name: value", e.g. a tenant's X-Tenant).
 
 local threads = {}
+local json_headers = { ["Content-Type"] = "application/json" }
+local read_headers = {}
 
 function setup(thread)
    thread:set("id", #threads + 1)
@@ -17,13 +21,17 @@ function init(args)
    items = tonumber(args[2] or "1000")
    nonce = args[3] or "run"
    stop_after = tonumber(args[4] or "0")
-   read_prefix = (args[5] or "/api/items") .. "/"
+   write_path = args[5] or "/api/items"
+   read_prefix = write_path .. "/"
+   extra_name, extra_value = string.match(args[6] or "", "^([^:]+):%s*(.*)$")
+   if extra_name then
+      json_headers[extra_name] = extra_value
+      read_headers[extra_name] = extra_value
+   end
    counter = 0
    responses = 0
    math.randomseed(os.time() * 1000 + id)
 end
-
-local json_headers = { ["Content-Type"] = "application/json" }
 
 function request()
    if mode == "write" then
@@ -31,9 +39,9 @@ function request()
       local body = string.format(
          '{"name":"w-%s-%d-%d","description":"written by the benchmark"}', nonce, id, counter
       )
-      return wrk.format("POST", "/api/items", json_headers, body)
+      return wrk.format("POST", write_path, json_headers, body)
    end
-   return wrk.format("GET", read_prefix .. math.random(1, items))
+   return wrk.format("GET", read_prefix .. math.random(1, items), read_headers)
 end
 
 function response(status, headers, body)

@@ -15,7 +15,14 @@ import pytest
 from tests.template import ROOT
 from tests.tools import clean_env
 
-APPS = ["generated", "generated-schema", "article", "ceiling"]
+APPS = [
+    "generated",
+    "generated-schema",
+    "generated-task",
+    "generated-tenant",
+    "article",
+    "ceiling",
+]
 
 
 @pytest.mark.boot
@@ -53,6 +60,16 @@ def test_smoke_run_writes_sane_results(pg_admin_url: str, tmp_path: Path, figure
         assert rss["requests"] >= data["plan"]["rss_requests"]
         assert rss["before_kib"] > 0
         assert rss["after_kib"] > 0
+    # Statements per request, counted by a statement-logging server: one per
+    # read and BEGIN, INSERT, COMMIT per write in every generated variant; the
+    # ceiling's write is its INSERT alone.
+    statements = data["statements"]
+    assert set(statements) == set(APPS)
+    for name in APPS:
+        if name.startswith("generated"):
+            assert statements[name] == {"read": 1, "write": 3}, (name, statements[name])
+    assert statements["ceiling"] == {"read": 1, "write": 1}
+    assert statements["article"]["read"] > 1  # its SET search_path, BEGIN and ROLLBACK
     assert data["versions"]["sqlalchemy"]
     figure(
         "smoke generated/ceiling read "

@@ -1,10 +1,11 @@
-"""One app, many variants of the read endpoint: each lever of the hot path on its own path.
+"""One app, many variants of the read and write endpoints: each lever of the hot path apart.
 
-``GET /lever/{name}/{item_id}`` reads an item the way lever ``name`` does; all
-variants run in the same process, so the benchmark can interleave them and
-compare like with like (``python -m bench --levers``). Each variant differs
-from the previous one in one respect (see ``LEVERS``). Run with a generated
-project's interpreter, like the other reference apps.
+``GET /lever/{name}/{item_id}`` reads an item the way lever ``name`` does, and
+``POST /lever/{name}`` creates one, for the levers in ``WRITES``; all variants
+run in the same process, so the benchmark can interleave them and compare like
+with like (``python -m bench --levers``). Each variant differs from the
+previous one in one respect (see ``LEVERS``). Run with a generated project's
+interpreter, like the other reference apps.
 """
 
 import importlib
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
 PACKAGE = os.environ.get("BENCH_PACKAGE", "orders_service")
 Item: Any = importlib.import_module(f"{PACKAGE}.items.models").Item
 ItemRead: Any = importlib.import_module(f"{PACKAGE}.items.schemas").ItemRead
+ItemCreate: Any = importlib.import_module(f"{PACKAGE}.items.schemas").ItemCreate
 
 URL = os.environ["BENCH_DATABASE_URL"]
 POOL_SIZE = int(os.environ.get("BENCH_POOL_SIZE", "5"))
@@ -61,9 +63,15 @@ LEVERS: dict[str, tuple[str, dict[str, Any]]] = {
     "raw-asyncpg": ("no SQLAlchemy: asyncpg pool.fetchrow in the endpoint", {}),
     "no-db": ("no database: the same route, validation and response, a fixed item", {}),
     "raw-asyncpg-dep": ("no SQLAlchemy: asyncpg connection from a yield dependency", {}),
+    "raw-asyncpg-tx": ("raw-asyncpg-dep, the write in BEGIN/COMMIT (write only)", {}),
 }
+# The levers that also serve POST /lever/{name}: the layers of a write.
+WRITES = ["no-db", "raw-asyncpg-dep", "raw-asyncpg-tx", "core-connection", "orm-tx"]
+# Levers without a read route.
+WRITE_ONLY = ["raw-asyncpg-tx"]
 
 engines: dict[str, AsyncEngine] = {}
+write_engines: dict[str, AsyncEngine] = {}  # the same pools, in transactions
 raw_pools: list[asyncpg.Pool] = []
 makers: dict[str, async_sessionmaker[AsyncSession]] = {}
 
@@ -81,8 +89,9 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         engines[name] = (
             engine.execution_options(**AUTOCOMMIT) if name == "core-connection" else engine
         )
+        write_engines[name] = engine
         makers[name] = async_sessionmaker(engine, expire_on_commit=False)
-    if "raw-asyncpg" in chosen or "raw-asyncpg-dep" in chosen:
+    if {"raw-asyncpg", "raw-asyncpg-dep", "raw-asyncpg-tx"} & set(chosen):
         raw_pools.append(
             await asyncpg.create_pool(
                 URL.replace("+asyncpg", ""), min_size=POOL_SIZE, max_size=POOL_SIZE
@@ -219,6 +228,55 @@ async def raw_asyncpg_dep(
     if row is None:
         raise not_found()
     return ItemRead.model_validate(dict(row))
+
+
+# --- writes: one layer at a time --------------------------------------------------------------
+
+RAW_INSERT = (
+    "INSERT INTO items (name, description) VALUES ($1, $2)"
+    " RETURNING id, name, description, created_at"
+)
+RawConnection = Annotated[asyncpg.Connection, Depends(raw_connection, scope="function")]
+OrmSession = Annotated[
+    AsyncSession, Depends(session_dependency("orm-tx", autocommit=False), scope="function")
+]
+
+
+@router.post("/no-db", status_code=201)
+async def no_db_write(data: ItemCreate) -> ItemRead:
+    return ItemRead.model_validate({**FIXED_ITEM, **data.model_dump()})
+
+
+@router.post("/raw-asyncpg-dep", status_code=201)
+async def raw_asyncpg_dep_write(data: ItemCreate, connection: RawConnection) -> ItemRead:
+    row = await connection.fetchrow(RAW_INSERT, data.name, data.description)
+    return ItemRead.model_validate(dict(row))
+
+
+@router.post("/raw-asyncpg-tx", status_code=201)
+async def raw_asyncpg_tx_write(data: ItemCreate, connection: RawConnection) -> ItemRead:
+    async with connection.transaction():
+        row = await connection.fetchrow(RAW_INSERT, data.name, data.description)
+    return ItemRead.model_validate(dict(row))
+
+
+CORE_INSERT = Item.__table__.insert().returning(*ITEM_COLUMNS.selected_columns)
+
+
+@router.post("/core-connection", status_code=201)
+async def core_connection_write(data: ItemCreate) -> ItemRead:
+    async with write_engines["core-connection"].begin() as connection:
+        row = (await connection.execute(CORE_INSERT, data.model_dump())).one()
+    return ItemRead.model_validate(row._mapping)
+
+
+@router.post("/orm-tx", status_code=201)
+async def orm_write(data: ItemCreate, session: OrmSession) -> ItemRead:
+    item = Item(**data.model_dump())
+    session.add(item)
+    await session.flush()
+    await session.commit()
+    return ItemRead.model_validate(item)
 
 
 app = FastAPI(lifespan=lifespan)
