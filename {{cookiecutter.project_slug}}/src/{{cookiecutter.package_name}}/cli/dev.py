@@ -37,10 +37,12 @@ def _serve(command: Sequence[str], env: dict[str, str]) -> int:
 
     previous = {sig: signal.signal(sig, forward) for sig in STOP_SIGNALS}
     try:
-        return child.wait()
+        code = child.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    # Ended by a signal (uvicorn re-raises SIGINT once shut down): the shell's 128 + N.
+    return 128 - code if code < 0 else code
 
 
 def serve_dev(fastapi_args: Sequence[str] = ()) -> int:
