@@ -36,7 +36,10 @@ from {{ cookiecutter.package_name }}.db import (
     get_db,
     get_read_db,
 )
-from {{ cookiecutter.package_name }}.devdb import embedded_applies, embedded_database
+from {{ cookiecutter.package_name }}.devdb import (
+    embedded_applies,
+    embedded_database,
+)
 from {{ cookiecutter.package_name }}.main import create_app
 
 PROJECT_ROOT = Path(__file__).parent.parent

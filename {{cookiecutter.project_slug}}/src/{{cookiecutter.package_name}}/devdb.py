@@ -107,7 +107,7 @@ def embedded_database(database: str, data_dir: Path = DATA_DIR) -> Iterator[str]
                 _run_helper("stop", data_dir)
 
 
-# What the helper process runs: `python -m {{ cookiecutter.package_name }}.devdb start|stop DIR [DB]`.
+# What the helper process runs (`python -m <this module> start|stop DIR [DATABASE]`).
 # It imports the database libraries only where it needs them: a stop stays quick.
 
 

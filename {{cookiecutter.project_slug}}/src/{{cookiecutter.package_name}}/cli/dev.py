@@ -17,7 +17,10 @@ from types import FrameType
 from {{ cookiecutter.package_name }}.cli.base import Command
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
-from {{ cookiecutter.package_name }}.devdb import embedded_applies, embedded_database
+from {{ cookiecutter.package_name }}.devdb import (
+    embedded_applies,
+    embedded_database,
+)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
