@@ -11,6 +11,7 @@ the next one.
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -48,6 +49,8 @@ def namespace_env() -> dict[str, str]:
 def namespace() -> Iterator[str]:
     """A network namespace with only a loopback interface: no server on 5432."""
     name = f"devdb{os.getpid()}"
+    if shutil.which("ip") is None:
+        pytest.skip("network namespaces are unavailable here: no `ip` command (iproute2)")
     made = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
     if made.returncode != 0:
         pytest.skip(f"network namespaces are unavailable here: {made.stderr.strip()}")

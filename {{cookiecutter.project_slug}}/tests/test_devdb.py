@@ -1,6 +1,7 @@
 """The embedded PostgreSQL: only in development with nothing configured, shared, kept."""
 
 import asyncio
+import os
 import socket
 from pathlib import Path
 
@@ -86,12 +87,15 @@ def test_one_server_is_shared_stopped_by_the_last_user_and_keeps_its_data(
 ) -> None:
     pid_file = tmp_path / "pgdata" / "postmaster.pid"
     with embedded_database("kept", tmp_path) as first:
+        pid_lines = pid_file.read_text().splitlines()
         asyncio.run(_query(first, "CREATE TABLE marker (id int)"))
         with embedded_database("kept", tmp_path) as second:
             assert second == first
         assert pid_file.exists(), "stopped while still in use"
         assert asyncio.run(_query(first, "SELECT count(*) FROM marker")) == 0
     assert not pid_file.exists(), "still running after the last user left"
+    # A pid file left by a crash, whose pid now names another program (this one).
+    pid_file.write_text("\n".join([str(os.getpid()), *pid_lines[1:]]) + "\n")
     with embedded_database("kept", tmp_path) as again:
         assert asyncio.run(_query(again, "SELECT to_regclass('marker') IS NOT NULL")) is True
     assert not pid_file.exists()
