@@ -65,9 +65,9 @@ Created {slug}. Next steps:
   cd {slug}
   uv lock && git init && git add . && git commit -m "Generate {slug}"
   uv sync
-  cp .env.example .env          # then set DATABASE_URL
+  cp .env.example .env          # then set DATABASE_URL (without PostgreSQL: skip, see README)
   uv run alembic upgrade head
-  uv run fastapi dev            # http://127.0.0.1:8000/docs
+  uv run {slug} dev    # migrates, serves with reload: http://127.0.0.1:8000/docs
 
 README.md has the tests, the deployment and the database layer.
 """

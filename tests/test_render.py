@@ -104,6 +104,7 @@ def test_the_bake_prints_the_first_commands(cookies, capfd: pytest.CaptureFixtur
     project = bake_ok(cookies, {"project_name": "Billing API"})
     printed = capfd.readouterr().out
     assert f"cd {project.name}" in printed
-    for command in ("uv lock", "uv sync", "cp .env.example .env", "uv run alembic upgrade head"):
+    commands = ("uv lock", "uv sync", "cp .env.example .env", "uv run alembic upgrade head")
+    for command in (*commands, f"uv run {project.name} dev"):
         assert command in printed
         assert command in (project / "README.md").read_text()

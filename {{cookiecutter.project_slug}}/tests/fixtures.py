@@ -5,7 +5,9 @@ Loaded as a pytest plugin (``-p tests.fixtures`` in pyproject.toml), so a
 
 The tests use ``TEST_DATABASE_URL`` if it is set, else the configured database
 with ``_test`` appended to its name. That database is created if missing and
-migrated with the project's own Alembic migrations once per run.
+migrated with the project's own Alembic migrations once per run. On a machine
+where neither is configured and nothing answers at the default address, in
+development, the run uses the embedded PostgreSQL of ``devdb.py``.
 
 Each test runs inside one outer transaction that is rolled back at the end.
 Sessions join it with ``join_transaction_mode="create_savepoint"``: an
@@ -15,7 +17,7 @@ own setup survives whatever the endpoint does.
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,10 @@ from {{ cookiecutter.package_name }}.db import (
     DatabaseSessionManager,
     get_db,
     get_read_db,
+)
+from {{ cookiecutter.package_name }}.devdb import (
+    embedded_applies,
+    embedded_database,
 )
 from {{ cookiecutter.package_name }}.main import create_app
 
@@ -84,6 +90,19 @@ async def prepare_database(settings: Settings) -> Settings:
     return settings
 
 
+@pytest.fixture(scope="session", autouse=True)
+def embedded_test_database() -> Iterator[None]:
+    """Point ``TEST_DATABASE_URL`` at the embedded server when no server is configured."""
+    configured = Settings()
+    if "TEST_DATABASE_URL" in os.environ or not embedded_applies(configured):
+        yield
+        return
+    name = f"{configured.database_url_object.database}_test"
+    with embedded_database(name) as url, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TEST_DATABASE_URL", url)
+        yield
+
+
 @pytest.fixture(scope="session")
 async def settings() -> Settings:
     """Settings pointing at the migrated test database."""
@@ -97,7 +116,8 @@ def unreachable_settings(settings: Settings) -> Settings:
     Port 1 on loopback answers every connection attempt with a refusal: a real,
     immediate failure, no mock.
     """
-    url = settings.database_url_object.set(host="127.0.0.1", port=1)
+    url = settings.database_url_object.difference_update_query(["host"])
+    url = url.set(host="127.0.0.1", port=1)
     return settings.model_copy(
         update={"database_url": SecretStr(url.render_as_string(hide_password=False))}
     )

@@ -25,7 +25,8 @@ async def test_check_db_fails_with_exit_1_and_never_shows_the_password(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     password = secrets.token_urlsafe(12)
-    unreachable = settings.database_url_object.set(host="127.0.0.1", port=1, password=password)
+    configured = settings.database_url_object.difference_update_query(["host"])
+    unreachable = configured.set(host="127.0.0.1", port=1, password=password)
     broken = Settings(database_url=unreachable.render_as_string(hide_password=False))
 
     assert await run(["check-db"], broken) == 1
