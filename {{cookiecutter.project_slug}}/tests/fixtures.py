@@ -91,16 +91,19 @@ async def prepare_database(settings: Settings) -> Settings:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def embedded_test_database() -> Iterator[None]:
-    """Point ``TEST_DATABASE_URL`` at the embedded server when no server is configured."""
+def embedded_test_database() -> Iterator[bool]:
+    """Point ``TEST_DATABASE_URL`` at the embedded server when no server is configured.
+
+    Yields whether it did.
+    """
     configured = Settings()
     if "TEST_DATABASE_URL" in os.environ or not embedded_applies(configured):
-        yield
+        yield False
         return
     name = f"{configured.database_url_object.database}_test"
     with embedded_database(name) as url, pytest.MonkeyPatch.context() as patch:
         patch.setenv("TEST_DATABASE_URL", url)
-        yield
+        yield True
 
 
 @pytest.fixture(scope="session")
