@@ -41,26 +41,26 @@ EXPORTER_ENTRY_POINTS = "opentelemetry_traces_exporter"
 EXPORTER_ALIASES = {"otlp": "otlp_proto_http"}
 
 
-def load_exporter(name: str) -> SpanExporter:
-    """A new span exporter of the kind an installed package registers as ``name``."""
+def exporter_class(name: str) -> type[SpanExporter]:
+    """The span exporter an installed package registers as ``name``."""
     name = EXPORTER_ALIASES.get(name, name)
     found = entry_points(group=EXPORTER_ENTRY_POINTS, name=name)
     if not found:
         msg = f"{OTEL_TRACES_EXPORTER}: no installed package provides an exporter {name!r}"
         raise ValueError(msg)
-    exporter = next(iter(found)).load()()
-    if not isinstance(exporter, SpanExporter):
+    exporter = next(iter(found)).load()
+    if not (isinstance(exporter, type) and issubclass(exporter, SpanExporter)):
         msg = f"{OTEL_TRACES_EXPORTER}: {name!r} is not a span exporter"
         raise TypeError(msg)
     return exporter
 
 
-def exporters_from_environment() -> list[SpanExporter]:
+def exporter_names() -> list[str]:
     """The exporters ``OTEL_TRACES_EXPORTER`` names (none when unset or disabled)."""
     if os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() == "true":
         return []
     names = (name.strip() for name in os.environ.get(OTEL_TRACES_EXPORTER, "").split(","))
-    return [load_exporter(name) for name in names if name not in ("", "none")]
+    return [name for name in names if name not in ("", "none")]
 
 
 class Telemetry:
@@ -79,7 +79,7 @@ class Telemetry:
         reports there too); later calls reuse it. ``service_name`` names the
         service unless ``OTEL_SERVICE_NAME`` or ``OTEL_RESOURCE_ATTRIBUTES`` do.
         """
-        exporters = exporters_from_environment()
+        exporters = [exporter_class(name) for name in exporter_names()]
         if not exporters:
             return cls(None)
         configured = trace.get_tracer_provider()
@@ -90,7 +90,7 @@ class Telemetry:
             resource = resource.merge(Resource({SERVICE_NAME: service_name}))
         provider = TracerProvider(resource=resource)
         for exporter in exporters:
-            provider.add_span_processor(BatchSpanProcessor(exporter))
+            provider.add_span_processor(BatchSpanProcessor(exporter()))
         trace.set_tracer_provider(provider)
         return cls(provider)
 
