@@ -19,6 +19,7 @@ CHOSEN = {
     "tenancy": {{ cookiecutter.tenancy | tojson }},
     "__schema_mode": {{ cookiecutter.__schema_mode | tojson }},
     "ci": {{ cookiecutter.ci | tojson }},
+    "observability": {{ cookiecutter.observability | tojson }},
 }
 
 

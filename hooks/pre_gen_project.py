@@ -22,6 +22,7 @@ ANSWERS = {
     "session_scope": {{ cookiecutter.session_scope | tojson }},
     "tenancy": {{ cookiecutter.tenancy | tojson }},
     "ci": {{ cookiecutter.ci | tojson }},
+    "observability": {{ cookiecutter.observability | tojson }},
 }
 
 SLUG = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
@@ -131,6 +132,7 @@ CHECKS = {
     "session_scope": one_of("request", "task"),
     "tenancy": one_of("single", "schema-per-tenant"),
     "ci": one_of("github", "gitlab", "none"),
+    "observability": one_of("none", "opentelemetry"),
 }
 
 

@@ -21,6 +21,7 @@ OPTION_VALUES: dict[str, list[str]] = {
     "session_scope": ["request", "task"],
     "tenancy": ["single", "schema-per-tenant"],
     "ci": ["github", "gitlab", "none"],
+    "observability": ["none", "opentelemetry"],
 }
 
 
@@ -60,6 +61,7 @@ def chosen_keys(answers: Mapping[str, str]) -> dict[str, str]:
         "tenancy": answers.get("tenancy", "single"),
         "__schema_mode": schema_mode(answers),
         "ci": answers.get("ci", "github"),
+        "observability": answers.get("observability", "none"),
     }
 
 

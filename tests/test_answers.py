@@ -37,6 +37,7 @@ BAD_ANSWERS: list[tuple[str, str]] = [
     ("session_scope", "thread"),
     ("tenancy", "database-per-tenant"),
     ("ci", "jenkins"),
+    ("observability", "datadog"),
 ]
 
 # Answers that are valid alone but not together, and the field the refusal names.

@@ -22,13 +22,13 @@ from tests.tools import find_python, run, uv_bin
 BOOTED_VARIANTS: list[dict[str, str]] = [
     dict(zip(template.OPTION_VALUES, values, strict=True))
     for values in [
-        ("3.11", "", "y", "request", "single", "github"),
-        ("3.11", "app", "n", "task", "single", "gitlab"),
-        ("3.11", "", "n", "request", "schema-per-tenant", "none"),
-        ("3.12", "", "n", "request", "schema-per-tenant", "github"),
-        ("3.12", "app", "y", "task", "single", "none"),
-        ("3.13", "", "y", "task", "schema-per-tenant", "gitlab"),
-        ("3.13", "app", "n", "request", "single", "github"),
+        ("3.11", "", "y", "request", "single", "github", "none"),
+        ("3.11", "app", "n", "task", "single", "gitlab", "opentelemetry"),
+        ("3.11", "", "n", "request", "schema-per-tenant", "none", "none"),
+        ("3.12", "", "n", "request", "schema-per-tenant", "github", "opentelemetry"),
+        ("3.12", "app", "y", "task", "single", "none", "none"),
+        ("3.13", "", "y", "task", "schema-per-tenant", "gitlab", "opentelemetry"),
+        ("3.13", "app", "n", "request", "single", "github", "none"),
     ]
 ]
 

@@ -41,6 +41,9 @@ def test_variant_renders_exactly_its_files_cleanly(cookies, answers: dict[str, s
     pyproject = (project / "pyproject.toml").read_text()
     assert f'requires-python = ">={answers["python_version"]}"' in pyproject
     assert (project / ".python-version").read_text().strip() == answers["python_version"]
+    traced = answers["observability"] == "opentelemetry"
+    assert ("opentelemetry-sdk>=" in pyproject) == traced
+    assert (project / "tests" / "test_telemetry.py").is_file() == traced
 
     lint = subprocess.run(
         [RUFF, "check", "--no-cache", "."], cwd=project, capture_output=True, text=True
@@ -67,6 +70,7 @@ def test_variant_renders_exactly_its_files_cleanly(cookies, answers: dict[str, s
                 "project_name": "Große Überweisungs-Plattform für Kunden & Partner 2026",
                 "tenancy": "schema-per-tenant",
                 "session_scope": "task",
+                "observability": "opentelemetry",
             },
             "grosse_uberweisungs_plattform_fur_kunden_partner_2026",
             None,

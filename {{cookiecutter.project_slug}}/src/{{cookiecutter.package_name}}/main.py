@@ -14,6 +14,7 @@ from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
 from {{ cookiecutter.package_name }}.db.budget import check_budget
 from {{ cookiecutter.package_name }}.errors import add_error_handlers
 from {{ cookiecutter.package_name }}.routes import router
+from {{ cookiecutter.package_name }}.telemetry import Telemetry
 
 
 class State(TypedDict):
@@ -22,27 +23,35 @@ class State(TypedDict):
     sessionmanager: DatabaseSessionManager
 
 
-def make_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[State]]:
+def make_lifespan(
+    settings: Settings, telemetry: Telemetry
+) -> Callable[[FastAPI], AbstractAsyncContextManager[State]]:
     """A lifespan that owns one DatabaseSessionManager for the app's lifetime."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
         async with DatabaseSessionManager(settings) as sessionmanager:
             await check_budget(sessionmanager)
-            yield {"sessionmanager": sessionmanager}
+            with telemetry.instrument_database():
+                yield {"sessionmanager": sessionmanager}
 
     return lifespan
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app. Nothing connects until the lifespan starts."""
+def create_app(settings: Settings | None = None, telemetry: Telemetry | None = None) -> FastAPI:
+    """Build the app. Nothing connects until the lifespan starts.
+
+    ``telemetry`` defaults to the process's own (``telemetry.py``).
+    """
     settings = settings or get_settings()
+    telemetry = telemetry or Telemetry.from_environment(settings.app_name)
     app = FastAPI(
         title="{{ cookiecutter.project_name }}",
         version="0.1.0",
-        lifespan=make_lifespan(settings),
+        lifespan=make_lifespan(settings, telemetry),
     )
     add_error_handlers(app)
+    telemetry.instrument_app(app)
     app.include_router(router)
     return app
 
