@@ -83,7 +83,7 @@ async def _query(url: str, statement: str) -> object:
 
 
 def test_one_server_is_shared_stopped_by_the_last_user_and_keeps_its_data(
-    tmp_path: Path, embedded_test_database: bool
+    tmp_path: Path, *, embedded_test_database: bool
 ) -> None:
     if not embedded_test_database:
         pytest.skip("runs where the tests use the embedded server (nothing configured)")
