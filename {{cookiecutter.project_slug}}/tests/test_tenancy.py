@@ -73,7 +73,11 @@ def probe_router() -> APIRouter:
 @pytest.fixture
 async def app_client(settings: Settings) -> AsyncIterator[AsyncClient]:
     """The real app on a pool of two connections, with the probe routes under /api."""
-    small_pool = settings.model_copy(update={"database_pool_size": 2, "database_max_overflow": 0})
+    # Two connections, so that tenants share them; a long pool timeout, so that 200
+    # queued requests on a slow machine wait for them rather than answer 503.
+    small_pool = settings.model_copy(
+        update={"database_pool_size": 2, "database_max_overflow": 0, "database_pool_timeout": 60}
+    )
     app = create_app(small_pool)
     app.include_router(probe_router(), prefix=api.PREFIX, dependencies=api.DEPENDENCIES)
     async with LifespanManager(app) as manager:
