@@ -79,6 +79,7 @@ GENERATED = "generated"
 GENERATED_SCHEMA = "generated-schema"
 GENERATED_TASK = "generated-task"
 GENERATED_TENANT = "generated-tenant"
+GENERATED_OTEL = "generated-otel"
 ARTICLE = "article"
 CEILING = "ceiling"
 TENANT = "bench"
@@ -89,6 +90,7 @@ VARIANTS: dict[str, dict[str, str]] = {
     "schema": {"database_schema": SCHEMA},
     "task": {"session_scope": "task"},
     "tenant": {"tenancy": "schema-per-tenant"},
+    "otel": {"observability": "opentelemetry"},
 }
 # Requests counted per app on the statement-logging cluster.
 COUNTED_READS, COUNTED_WRITES = 200, 100
@@ -161,7 +163,15 @@ def parse_args(argv: list[str] | None) -> Plan:
     parser.add_argument(
         "--apps",
         default=",".join(
-            [GENERATED, GENERATED_SCHEMA, GENERATED_TASK, GENERATED_TENANT, ARTICLE, CEILING]
+            [
+                GENERATED,
+                GENERATED_SCHEMA,
+                GENERATED_TASK,
+                GENERATED_TENANT,
+                GENERATED_OTEL,
+                ARTICLE,
+                CEILING,
+            ]
         ),
         help="which apps to run",
     )
@@ -446,6 +456,36 @@ def count_statements(
     return counted
 
 
+def start_otlp_sink(pin: list[str]) -> tuple[subprocess.Popen[str], str]:
+    """The stand-in collector the traced app exports to; its process and endpoint."""
+    port = free_port()
+    sink = subprocess.Popen(
+        [*pin, sys.executable, str(BENCH / "apps" / "otlp_sink.py"), str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return sink, f"http://127.0.0.1:{port}/v1/traces"
+        time.sleep(0.1)
+    sink.kill()
+    msg = "the OTLP sink did not start"
+    raise RuntimeError(msg)
+
+
+def stop_otlp_sink(sink: subprocess.Popen[str] | None) -> dict[str, int]:
+    """Stop the sink; what it received (exports and bytes)."""
+    if sink is None:
+        return {}
+    sink.send_signal(signal.SIGTERM)
+    output, _ = sink.communicate(timeout=10)
+    found = re.search(r"OTLP_SINK exports=(\d+) bytes=(\d+)", output)
+    return {"exports": int(found[1]), "bytes": int(found[2])} if found else {}
+
+
 def rss_kib(app: App) -> int:
     assert app.process is not None
     status = Path(f"/proc/{app.process.pid}/status").read_text()
@@ -570,6 +610,7 @@ APP_VARIANTS = {
     GENERATED_SCHEMA: "schema",
     GENERATED_TASK: "task",
     GENERATED_TENANT: "tenant",
+    GENERATED_OTEL: "otel",
 }
 
 
@@ -579,7 +620,7 @@ def needed_variants(plan: Plan) -> list[str]:
     return ["default", *sorted(wanted - {"default"})]
 
 
-def define_apps(plan: Plan, projects: dict[str, Path]) -> list[App]:
+def define_apps(plan: Plan, projects: dict[str, Path], otlp_endpoint: str = "") -> list[App]:
     default = projects["default"]
     generated = f"{PACKAGE}.main:app"
     apps: dict[str, App] = {
@@ -614,6 +655,19 @@ def define_apps(plan: Plan, projects: dict[str, Path]) -> list[App]:
             env={"TENANTS": TENANT},
             headers={"X-Tenant": TENANT},
             seed_schema=f"tenant_{TENANT}",
+        )
+    if GENERATED_OTEL in plan.apps:
+        apps[GENERATED_OTEL] = App(
+            GENERATED_OTEL,
+            "generated app, observability=opentelemetry, every span exported (OTLP/HTTP)",
+            projects["otel"],
+            None,
+            generated,
+            variant="otel",
+            env={
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": otlp_endpoint,
+            },
         )
     apps |= {
         ARTICLE: App(
@@ -746,6 +800,8 @@ def summarize(plan: Plan, samples: list[dict[str, Any]]) -> dict[str, Any]:
         (GENERATED_TASK, CEILING),
         (GENERATED_TENANT, ARTICLE),
         (GENERATED_TENANT, CEILING),
+        (GENERATED_OTEL, GENERATED),
+        (GENERATED_OTEL, CEILING),
         (ARTICLE, CEILING),
         *[(name, CEILING) for name in [*plan.extra, *plan.levers]],
         *[(name, GENERATED) for name in plan.extra],
@@ -830,6 +886,13 @@ def markdown(result: dict[str, Any]) -> str:
         ]
         for name, counted in result["statements"].items():
             lines.append(f"| {name} | {counted['read']:g} | {counted['write']:g} |")
+    if result.get("otlp_sink"):
+        sink = result["otlp_sink"]
+        lines += [
+            "",
+            f"The traced app exported {sink['exports']:,} batches of spans"
+            f" ({sink['bytes'] / 1e6:.1f} MB of OTLP protobuf) to the stand-in collector.",
+        ]
     lines += [
         "",
         f"| app | RSS before (MiB) | RSS after {plan['rss_requests']:,} requests (MiB) | growth |",
@@ -875,7 +938,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     found_versions = versions(projects["default"])
     pg_version = asyncio.run(server_version(admin_url))
-    apps = define_apps(plan, projects)
+    sink, otlp_endpoint = start_otlp_sink(client_pin) if "otel" in projects else (None, "")
+    apps = define_apps(plan, projects, otlp_endpoint)
     statements = (
         count_statements(apps, projects, plan, server_pin, logs, say)
         if plan.count_statements
@@ -967,6 +1031,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for app in apps:
             stop(app)
+        otlp_received = stop_otlp_sink(sink)
         if not plan.keep:
             hosts = {id(a.shares): a.shares for a in apps if a.shares is not None}
             for app in [*(a for a in apps if a.shares is None), *hosts.values()]:
@@ -994,6 +1059,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "samples": samples,
         "statements": statements,
+        "otlp_sink": otlp_received,
         "rss": rss,
         "summary": summarize(plan, samples),
     }

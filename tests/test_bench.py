@@ -20,6 +20,7 @@ APPS = [
     "generated-schema",
     "generated-task",
     "generated-tenant",
+    "generated-otel",
     "article",
     "ceiling",
 ]
@@ -70,6 +71,7 @@ def test_smoke_run_writes_sane_results(pg_admin_url: str, tmp_path: Path, figure
             assert statements[name] == {"read": 1, "write": 3}, (name, statements[name])
     assert statements["ceiling"] == {"read": 1, "write": 1}
     assert statements["article"]["read"] > 1  # its SET search_path, BEGIN and ROLLBACK
+    assert data["otlp_sink"]["exports"] > 0  # the traced app's spans really left it
     assert data["versions"]["sqlalchemy"]
     figure(
         "smoke generated/ceiling read "
