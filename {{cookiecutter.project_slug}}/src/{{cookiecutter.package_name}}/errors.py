@@ -13,6 +13,7 @@ well-formed one, else a new one.
 
 import logging
 import re
+import time
 import uuid
 
 from fastapi import FastAPI, Request, status
@@ -29,6 +30,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from {{ cookiecutter.package_name }}.logs import REQUEST_ID, log_access
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +103,9 @@ async def connection_error_handler(request: Request, exc: Exception) -> JSONResp
 
 async def integrity_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """A unique or foreign-key constraint refused the write."""
-    logger.info("%s %s: constraint violation: %s", request.method, request.url.path, exc.args)
+    logger.info(
+        "%s %s: constraint violation: %s", request.method, request.url.path, _describe(exc)
+    )
     return JSONResponse(
         status_code=status.HTTP_409_CONFLICT,
         content={"detail": "The request conflicts with existing data."},
@@ -161,13 +166,14 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 
 
 class RequestIdMiddleware:
-    """Gives each request an id, and turns any unhandled exception into a 500.
+    """Gives each request an id, logs its access line, turns any unhandled exception into a 500.
 
     The id is the caller's ``X-Request-ID`` if it is well formed, else a new
     one; it is in ``request.state.request_id``, in every response's
-    ``X-Request-ID`` header, and in the body and log line of a 500. An error
-    after the response has started cannot become a 500; it is re-raised for
-    the server to log and to close the connection.
+    ``X-Request-ID`` header, in the body of a 500 and in every log line written
+    while the request is served (``logs.REQUEST_ID``). An error after the
+    response has started cannot become a 500; it is re-raised for the server
+    to log and to close the connection.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -179,25 +185,30 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started_at = time.perf_counter()
         offered = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
         rid = offered if _WELL_FORMED_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
-        started = False
+        token = REQUEST_ID.set(rid)
+        status: int | None = None
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
+                status = message["status"]
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = rid
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
-            if started:
+            if status is not None:
                 raise
             response = _internal_error(Request(scope), exc)
-            await response(scope, receive, send)
+            await response(scope, receive, send_with_id)
+        finally:
+            log_access(scope, status, time.perf_counter() - started_at)
+            REQUEST_ID.reset(token)
 
 
 def add_error_handlers(app: FastAPI) -> None:

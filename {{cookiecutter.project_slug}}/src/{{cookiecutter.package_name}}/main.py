@@ -13,6 +13,7 @@ from {{ cookiecutter.package_name }}.config import (
 from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
 from {{ cookiecutter.package_name }}.db.budget import check_budget
 from {{ cookiecutter.package_name }}.errors import add_error_handlers
+from {{ cookiecutter.package_name }}.logs import configure_logging, route_server_logs
 from {{ cookiecutter.package_name }}.routes import router
 
 
@@ -27,6 +28,7 @@ def make_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContex
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
+        route_server_logs()  # again: a launcher may have configured uvicorn's since
         async with DatabaseSessionManager(settings) as sessionmanager:
             await check_budget(sessionmanager)
             yield {"sessionmanager": sessionmanager}
@@ -35,8 +37,9 @@ def make_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContex
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app. Nothing connects until the lifespan starts."""
+    """Build the app and set up the process's logs. Nothing connects until the lifespan starts."""
     settings = settings or get_settings()
+    configure_logging(settings)
     app = FastAPI(
         title="{{ cookiecutter.project_name }}",
         version="0.1.0",

@@ -1,0 +1,114 @@
+"""Logs: one line per record, JSON or readable, each carrying its request's id.
+
+Every logger (the app's, uvicorn's, SQLAlchemy's, Alembic's) goes through the
+standard ``logging`` module to one handler on the root logger, on standard
+error. Its format is ``LOG_FORMAT``: ``json`` (one JSON object per line, the
+default in production) or ``console`` (readable lines, the default elsewhere).
+
+- The request id is a context variable, set by ``RequestIdMiddleware`` for the
+  duration of a request; a filter on the handler copies it onto every record
+  emitted meanwhile, so any line logged while serving a request carries it.
+- The access line (method, path, status, duration) is ours, written once per
+  request by the same middleware: uvicorn's own access log is switched off.
+- uvicorn applies its default logging configuration after importing the app
+  when ``fastapi run`` or ``fastapi dev`` starts it (without a terminal; in a
+  terminal, fastapi-cli's own). ``route_server_logs`` makes that default send
+  uvicorn's lines to the root handler, and the lifespan applies it again.
+"""
+
+import logging
+import sys
+from contextvars import ContextVar
+from typing import IO, Any
+
+from pythonjsonlogger.json import JsonFormatter
+from starlette.types import Scope
+from uvicorn.config import LOGGING_CONFIG
+
+from {{ cookiecutter.package_name }}.config import Settings
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+HANDLER_NAME = "{{ cookiecutter.package_name }}"
+CONSOLE_FORMAT = "%(asctime)s %(levelname)-8s [%(request_id)s] %(name)s: %(message)s"
+# JSON fields of every line; a record's extra fields (request_id, status...) follow.
+JSON_FORMAT = "{levelname}{name}{message}"
+JSON_RENAMED = {"levelname": "level", "name": "logger"}
+
+# uvicorn's loggers: its server lines go to the root handler; its access log is off.
+SERVER_LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    # uvicorn sets use_colors on these two when asked; they format nothing here.
+    "formatters": {"default": {}, "access": {}},
+    "loggers": {
+        "uvicorn": {"handlers": [], "propagate": True},
+        "uvicorn.error": {"handlers": [], "propagate": True},
+        "uvicorn.access": {"handlers": [], "propagate": False},
+    },
+}
+
+access_logger = logging.getLogger(f"{__package__}.access")
+
+
+class RequestIdFilter(logging.Filter):
+    """Copy the current request's id, if any, onto each record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add ``request_id``; never drop a record."""
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            record.request_id = request_id
+        return True
+
+
+def make_formatter(settings: Settings) -> logging.Formatter:
+    """The formatter ``LOG_FORMAT`` asks for."""
+    if settings.logs_as_json:
+        return JsonFormatter(JSON_FORMAT, style="{", rename_fields=JSON_RENAMED, timestamp="time")
+    return logging.Formatter(CONSOLE_FORMAT, defaults={"request_id": "-"})
+
+
+def route_server_logs() -> None:
+    """Send uvicorn's lines to the root handler and switch its access log off.
+
+    Also makes ``SERVER_LOGGING`` uvicorn's default configuration, which it
+    applies (again in each worker process) when started without a
+    ``log_config``, as ``fastapi run`` does.
+    """
+    LOGGING_CONFIG.clear()
+    LOGGING_CONFIG.update(SERVER_LOGGING)
+    for name, config in SERVER_LOGGING["loggers"].items():
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = config["propagate"]
+
+
+def configure_logging(settings: Settings, stream: IO[str] | None = None) -> None:
+    """Install the root handler (replacing a previous one of ours) and route uvicorn's logs."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.set_name(HANDLER_NAME)
+    handler.setFormatter(make_formatter(settings))
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger()
+    for previous in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
+        root.removeHandler(previous)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+    route_server_logs()
+
+
+def log_access(scope: Scope, status: int | None, seconds: float) -> None:
+    """The request's access line: method, path (no query string), status, duration."""
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    duration_ms = round(seconds * 1000, 2)
+    method, path = scope["method"], scope["path"]
+    access_logger.info(
+        "%s %s %s %.2fms",
+        method,
+        path,
+        status if status is not None else "-",
+        duration_ms,
+        extra={"method": method, "path": path, "status": status, "duration_ms": duration_ms},
+    )
