@@ -1,6 +1,6 @@
 """Logs: one line per record, JSON or readable, each carrying its request's id.
 
-Every logger (the app's, uvicorn's, SQLAlchemy's, Alembic's) goes through the
+Every logger of the service (its own, uvicorn's, SQLAlchemy's) goes through the
 standard ``logging`` module to one handler on the root logger, on standard
 error. Its format is ``LOG_FORMAT``: ``json`` (one JSON object per line, the
 default in production) or ``console`` (readable lines, the default elsewhere).
@@ -10,20 +10,23 @@ default in production) or ``console`` (readable lines, the default elsewhere).
   emitted meanwhile, so any line logged while serving a request carries it.
 - The access line (method, path, status, duration) is ours, written once per
   request by the same middleware: uvicorn's own access log is switched off.
-- uvicorn applies its default logging configuration after importing the app
-  when ``fastapi run`` or ``fastapi dev`` starts it (without a terminal; in a
-  terminal, fastapi-cli's own). ``route_server_logs`` makes that default send
-  uvicorn's lines to the root handler, and the lifespan applies it again.
+- uvicorn configures its loggers (``fastapi run`` and ``fastapi dev`` let it
+  use its defaults, or fastapi-cli's own in a terminal) before it imports the
+  app; importing it (``create_app``) then routes them here, and so does the
+  lifespan, for a launcher that imported the app first. A process that never
+  imports the app keeps uvicorn's format: the supervisor of several workers
+  (``WEB_CONCURRENCY`` > 1) and ``fastapi dev``'s reloader, for their few
+  lines (started, a worker died, stopping).
 """
 
 import logging
 import sys
 from contextvars import ContextVar
-from typing import IO, Any
+from typing import IO
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 from starlette.types import Scope
-from uvicorn.config import LOGGING_CONFIG
 
 from {{ cookiecutter.package_name }}.config import Settings
 
@@ -34,19 +37,13 @@ CONSOLE_FORMAT = "%(asctime)s %(levelname)-8s [%(request_id)s] %(name)s: %(messa
 # JSON fields of every line; a record's extra fields (request_id, status...) follow.
 JSON_FORMAT = "{levelname}{name}{message}"
 JSON_RENAMED = {"levelname": "level", "name": "logger"}
+# Record attributes left out: the standard ones, and uvicorn's copy of its message
+# with terminal colours.
+JSON_LEFT_OUT = [*RESERVED_ATTRS, "color_message"]
 
-# uvicorn's loggers: its server lines go to the root handler; its access log is off.
-SERVER_LOGGING: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    # uvicorn sets use_colors on these two when asked; they format nothing here.
-    "formatters": {"default": {}, "access": {}},
-    "loggers": {
-        "uvicorn": {"handlers": [], "propagate": True},
-        "uvicorn.error": {"handlers": [], "propagate": True},
-        "uvicorn.access": {"handlers": [], "propagate": False},
-    },
-}
+# uvicorn's server lines go to the root handler; its access log is off (ours is
+# written by RequestIdMiddleware, with the duration).
+SERVER_LOGGERS = {"uvicorn": True, "uvicorn.error": True, "uvicorn.access": False}
 
 access_logger = logging.getLogger(f"{__package__}.access")
 
@@ -65,23 +62,22 @@ class RequestIdFilter(logging.Filter):
 def make_formatter(settings: Settings) -> logging.Formatter:
     """The formatter ``LOG_FORMAT`` asks for."""
     if settings.logs_as_json:
-        return JsonFormatter(JSON_FORMAT, style="{", rename_fields=JSON_RENAMED, timestamp="time")
+        return JsonFormatter(
+            JSON_FORMAT,
+            style="{",
+            rename_fields=JSON_RENAMED,
+            reserved_attrs=JSON_LEFT_OUT,
+            timestamp="time",
+        )
     return logging.Formatter(CONSOLE_FORMAT, defaults={"request_id": "-"})
 
 
 def route_server_logs() -> None:
-    """Send uvicorn's lines to the root handler and switch its access log off.
-
-    Also makes ``SERVER_LOGGING`` uvicorn's default configuration, which it
-    applies (again in each worker process) when started without a
-    ``log_config``, as ``fastapi run`` does.
-    """
-    LOGGING_CONFIG.clear()
-    LOGGING_CONFIG.update(SERVER_LOGGING)
-    for name, config in SERVER_LOGGING["loggers"].items():
+    """Send uvicorn's lines to the root handler and switch its access log off."""
+    for name, propagate in SERVER_LOGGERS.items():
         logger = logging.getLogger(name)
         logger.handlers.clear()
-        logger.propagate = config["propagate"]
+        logger.propagate = propagate
 
 
 def configure_logging(settings: Settings, stream: IO[str] | None = None) -> None:
