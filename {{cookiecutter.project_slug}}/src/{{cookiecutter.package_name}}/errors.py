@@ -31,7 +31,10 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from {{ cookiecutter.package_name }}.logs import REQUEST_ID, log_access
+from {{ cookiecutter.package_name }}.logs import (
+    REQUEST_ID,
+    log_access,
+)
 
 logger = logging.getLogger(__name__)
 

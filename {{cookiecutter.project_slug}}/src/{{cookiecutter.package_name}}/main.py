@@ -13,7 +13,10 @@ from {{ cookiecutter.package_name }}.config import (
 from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
 from {{ cookiecutter.package_name }}.db.budget import check_budget
 from {{ cookiecutter.package_name }}.errors import add_error_handlers
-from {{ cookiecutter.package_name }}.logs import configure_logging, route_server_logs
+from {{ cookiecutter.package_name }}.logs import (
+    configure_logging,
+    route_server_logs,
+)
 from {{ cookiecutter.package_name }}.routes import router
 
 

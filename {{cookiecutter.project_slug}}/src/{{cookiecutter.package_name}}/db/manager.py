@@ -24,7 +24,9 @@ from {{ cookiecutter.package_name }}.db.pooler import (
     TRANSACTION_POOLER_CONNECT_ARGS,
     apply_per_transaction,
 )
-from {{ cookiecutter.package_name }}.db.slow_queries import log_slow_queries
+from {{ cookiecutter.package_name }}.db.slow_queries import (
+    log_slow_queries,
+)
 
 # A job's client deadline trails the server's, so the server cancels first.
 JOB_CLIENT_MARGIN_SECONDS = 5.0

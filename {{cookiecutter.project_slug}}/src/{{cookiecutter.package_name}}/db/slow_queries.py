@@ -1,10 +1,10 @@
 """The slow-query log: a statement over ``DATABASE_SLOW_QUERY_MS`` is logged.
 
-The line (a warning of ``{{ cookiecutter.package_name }}.db.slow_queries``) holds the
-duration and the statement text, cut to ``MAX_STATEMENT_CHARS``, never its
-parameters: they can hold personal data or secrets. The time is the driver's
-round trip (``before_cursor_execute`` to ``after_cursor_execute``), measured in
-the connection's ``info``; a statement that fails is not timed here.
+The line (a warning of this module's logger) holds the duration and the
+statement text, cut to ``MAX_STATEMENT_CHARS``, never its parameters: they can
+hold personal data or secrets. The time is the driver's round trip, from
+``before_cursor_execute`` to ``after_cursor_execute``, kept in the connection's
+``info``; a statement that fails is not timed here.
 """
 
 import logging
