@@ -48,6 +48,8 @@ _WELL_FORMED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # connections), 57 operator intervention (shutdown, terminated backend,
 # starting up, statement timeout).
 UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "28", "3D", "40", "53", "57"})
+# SQLSTATE class 22 (data exception): the message quotes the value refused.
+DATA_EXCEPTION_CLASS = "22"
 
 
 def request_id(request: Request) -> str:
@@ -56,10 +58,35 @@ def request_id(request: Request) -> str:
     return found if isinstance(found, str) else uuid.uuid4().hex
 
 
+class DatabaseError(Exception):
+    """A database error as logged: its traceback, and ``_describe``'s line as message."""
+
+
 def _describe(exc: BaseException) -> str:
-    """The error in one line, without the SQL statement or its parameters."""
-    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    return f"{type(cause).__name__}: {cause}".splitlines()[0]
+    """The error in one line, without the SQL statement or any value sent.
+
+    A database error keeps its message's first line (a constraint violation's
+    DETAIL, which quotes the row, is on the next ones), unless the message
+    quotes a value: a data exception (SQLSTATE class 22), or an error the
+    driver raised before sending (no SQLSTATE; asyncpg quotes the parameter it
+    could not encode). Those are named by class and SQLSTATE only.
+    """
+    if not isinstance(exc, DBAPIError) or exc.orig is None:
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    name = type(exc.orig).__name__
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if not isinstance(sqlstate, str):
+        return name
+    if sqlstate.startswith(DATA_EXCEPTION_CLASS):
+        return f"{name} (SQLSTATE {sqlstate})"
+    return f"{name}: {exc.orig}".splitlines()[0]
+
+
+def _loggable(exc: BaseException) -> BaseException:
+    """What the log may show of ``exc``: a database error loses its chain and its values."""
+    if not isinstance(exc, DBAPIError):
+        return exc
+    return DatabaseError(_describe(exc)).with_traceback(exc.__traceback__)
 
 
 def _unavailable(request: Request, exc: Exception, reason: str) -> JSONResponse:
@@ -85,7 +112,7 @@ def _internal_error(request: Request, exc: BaseException) -> JSONResponse:
         request.method,
         request.url.path,
         rid,
-        exc_info=exc,
+        exc_info=_loggable(exc),
     )
     return JSONResponse(
         status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
