@@ -27,6 +27,8 @@ from {{ cookiecutter.package_name }}.main import create_app
 # A bound parameter's value: it must never reach the log.
 HIDDEN_VALUE = "s3cret-parameter-value"
 SLOW_QUERY_MS = 50.0
+# Probe routes that fail: each answers 500 and logs one error line.
+FAILING_PATHS = ["/probe/fail", "/probe/bad-sql", "/probe/unsendable", "/probe/refused"]
 
 
 def probe_app(settings: Settings) -> FastAPI:
@@ -45,6 +47,18 @@ def probe_app(settings: Settings) -> FastAPI:
         await session.execute(
             text("SELECT no_such_column FROM alembic_version WHERE version_num = :v"),
             {"v": HIDDEN_VALUE},
+        )
+
+    @app.get("/probe/unsendable")
+    async def unsendable(session: DbSession) -> None:
+        # The driver cannot send text as an integer; its message quotes the value.
+        await session.execute(text("SELECT CAST(:n AS integer)"), {"n": HIDDEN_VALUE})
+
+    @app.get("/probe/refused")
+    async def refused(session: DbSession) -> None:
+        # The server refuses the value (SQLSTATE 22P02); its message quotes it.
+        await session.execute(
+            text("SELECT CAST(CAST(:t AS text) AS integer)"), {"t": HIDDEN_VALUE}
         )
 
     @app.get("/probe/fail")
@@ -95,8 +109,7 @@ async def test_json_lines_carry_the_request_id_on_every_line_of_a_request(
     ids, lines = await serve(
         json_settings,
         ("/health/live", {REQUEST_ID_HEADER: "trace-1234"}),
-        ("/probe/fail", {}),
-        ("/probe/bad-sql", {}),
+        *[(path, {}) for path in FAILING_PATHS],
     )
 
     records: list[dict[str, Any]] = [json.loads(line) for line in lines]
@@ -104,9 +117,8 @@ async def test_json_lines_carry_the_request_id_on_every_line_of_a_request(
     by_id = {rid: [r for r in records if r.get("request_id") == rid] for rid in ids}
     access = [r for r in records if r["logger"].endswith(".access")]
     assert len(access) == len(ids)
-    for rid, path, status in zip(
-        ids, ["/health/live", "/probe/fail", "/probe/bad-sql"], [200, 500, 500], strict=True
-    ):
+    statuses = [200] + [500] * len(FAILING_PATHS)
+    for rid, path, status in zip(ids, ["/health/live", *FAILING_PATHS], statuses, strict=True):
         line = next(r for r in by_id[rid] if r["logger"].endswith(".access"))
         assert line["method"] == "GET"
         assert line["path"] == path
@@ -119,6 +131,7 @@ async def test_json_lines_carry_the_request_id_on_every_line_of_a_request(
         assert len(errors) == 1, by_id[rid]
         assert "Traceback" in errors[0]["exc_info"]
     assert "no_such_column" in json.dumps(by_id[ids[2]])
+    assert "SQLSTATE 22P02" in json.dumps(by_id[ids[4]])
     assert HIDDEN_VALUE not in "\n".join(lines)
     # Lines outside a request (startup, shutdown) carry no request id.
     assert any("request_id" not in r for r in records)
