@@ -100,11 +100,17 @@ def log_access(scope: Scope, status: int | None, seconds: float) -> None:
         return
     duration_ms = round(seconds * 1000, 2)
     method, path = scope["method"], scope["path"]
-    access_logger.info(
+    fields = {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
+    # Built here rather than by access_logger.info(), which would also look up
+    # the caller's frame: a third of the line's cost, on every request.
+    record = access_logger.makeRecord(
+        access_logger.name,
+        logging.INFO,
+        __file__,
+        0,
         "%s %s %s %.2fms",
-        method,
-        path,
-        status if status is not None else "-",
-        duration_ms,
-        extra={"method": method, "path": path, "status": status, "duration_ms": duration_ms},
+        (method, path, "-" if status is None else status, duration_ms),
+        None,
+        extra=fields,
     )
+    access_logger.handle(record)
