@@ -5,7 +5,8 @@
   or the pool stayed exhausted for ``pool_timeout``: 503 with ``Retry-After``.
 - A unique or foreign-key constraint refused the write: 409.
 - Any other error: 500 whose body holds the request id; the traceback goes to
-  the log beside the same id, never into the body.
+  the log beside the same id, never into the body (a database error's without
+  the values its messages quote).
 
 Every response carries an ``X-Request-ID`` header: the caller's, if it sent a
 well-formed one, else a new one.
@@ -58,7 +59,7 @@ def request_id(request: Request) -> str:
     return found if isinstance(found, str) else uuid.uuid4().hex
 
 
-class DatabaseError(Exception):
+class RedactedDatabaseError(Exception):
     """A database error as logged: its traceback, and ``_describe``'s line as message."""
 
 
@@ -86,7 +87,7 @@ def _loggable(exc: BaseException) -> BaseException:
     """What the log may show of ``exc``: a database error loses its chain and its values."""
     if not isinstance(exc, DBAPIError):
         return exc
-    return DatabaseError(_describe(exc)).with_traceback(exc.__traceback__)
+    return RedactedDatabaseError(_describe(exc)).with_traceback(exc.__traceback__)
 
 
 def _unavailable(request: Request, exc: Exception, reason: str) -> JSONResponse:
@@ -220,24 +221,24 @@ class RequestIdMiddleware:
         rid = offered if _WELL_FORMED_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
         token = REQUEST_ID.set(rid)
-        status: int | None = None
+        status_code: int | None = None
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status_code
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status_code = message["status"]
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = rid
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
-            if status is not None:
+            if status_code is not None:
                 raise
             response = _internal_error(Request(scope), exc)
             await response(scope, receive, send_with_id)
         finally:
-            log_access(scope, status, time.perf_counter() - started_at)
+            log_access(scope, status_code, time.perf_counter() - started_at)
             REQUEST_ID.reset(token)
 
 
