@@ -204,3 +204,11 @@ def test_logs_are_json_in_production_unless_set_otherwise() -> None:
     ).logs_as_json
     assert Settings(environment="development", log_format="json").logs_as_json
     assert Settings.model_validate({"log_level": "debug"}).log_level == "DEBUG"
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_a_warning_level_drops_the_access_lines(json_settings: Settings) -> None:
+    quiet = json_settings.model_copy(update={"log_level": "WARNING"})
+    _, lines = await serve(quiet, ("/health/live", {}), ("/probe/slow", {}))
+    loggers = [json.loads(line)["logger"] for line in lines]
+    assert loggers == ["{{ cookiecutter.package_name }}.db.slow_queries"], lines
