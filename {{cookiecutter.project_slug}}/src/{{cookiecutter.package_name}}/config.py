@@ -70,6 +70,14 @@ class Settings(SchemaSettings, BaseSettings):
     database_reserved_connections: Annotated[int, Field(ge=0)] = 5
     database_budget_strict: bool | None = None
 
+    # Logs (logs.py): "json" lines or readable "console" lines; unset, json in
+    # production and console elsewhere.
+    log_format: Literal["json", "console"] | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # A statement slower than this (milliseconds) is logged with its text,
+    # never its parameters (db/slow_queries.py); 0 turns the log off.
+    database_slow_query_ms: Annotated[float, Field(ge=0)] = 200.0
+
     @field_validator("database_url")
     @classmethod
     def _require_asyncpg_url(cls, value: SecretStr) -> SecretStr:
@@ -82,6 +90,11 @@ class Settings(SchemaSettings, BaseSettings):
             msg = f"must use the {DRIVER}:// driver, not {url.drivername}://"
             raise ValueError(msg)
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _refuse_default_password_in_production(self) -> "Settings":
@@ -97,6 +110,13 @@ class Settings(SchemaSettings, BaseSettings):
         if self.database_budget_strict is None:
             return self.environment == "production"
         return self.database_budget_strict
+
+    @property
+    def logs_as_json(self) -> bool:
+        """Log JSON lines: ``LOG_FORMAT``, else only in production."""
+        if self.log_format is None:
+            return self.environment == "production"
+        return self.log_format == "json"
 
     @property
     def database_url_object(self) -> URL:

@@ -5,7 +5,8 @@
   or the pool stayed exhausted for ``pool_timeout``: 503 with ``Retry-After``.
 - A unique or foreign-key constraint refused the write: 409.
 - Any other error: 500 whose body holds the request id; the traceback goes to
-  the log beside the same id, never into the body.
+  the log beside the same id, never into the body (a database error's without
+  the values its messages quote).
 
 Every response carries an ``X-Request-ID`` header: the caller's, if it sent a
 well-formed one, else a new one.
@@ -13,6 +14,7 @@ well-formed one, else a new one.
 
 import logging
 import re
+import time
 import uuid
 
 from fastapi import FastAPI, Request, status
@@ -30,6 +32,11 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from {{ cookiecutter.package_name }}.logs import (
+    REQUEST_ID,
+    log_access,
+)
+
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
@@ -42,6 +49,8 @@ _WELL_FORMED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # connections), 57 operator intervention (shutdown, terminated backend,
 # starting up, statement timeout).
 UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "28", "3D", "40", "53", "57"})
+# SQLSTATE class 22 (data exception): the message quotes the value refused.
+DATA_EXCEPTION_CLASS = "22"
 
 
 def request_id(request: Request) -> str:
@@ -50,10 +59,35 @@ def request_id(request: Request) -> str:
     return found if isinstance(found, str) else uuid.uuid4().hex
 
 
+class RedactedDatabaseError(Exception):
+    """A database error as logged: its traceback, and ``_describe``'s line as message."""
+
+
 def _describe(exc: BaseException) -> str:
-    """The error in one line, without the SQL statement or its parameters."""
-    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    return f"{type(cause).__name__}: {cause}".splitlines()[0]
+    """The error in one line, without the SQL statement or any value sent.
+
+    A database error keeps its message's first line (a constraint violation's
+    DETAIL, which quotes the row, is on the next ones), unless the message
+    quotes a value: a data exception (SQLSTATE class 22), or an error the
+    driver raised before sending (no SQLSTATE; asyncpg quotes the parameter it
+    could not encode). Those are named by class and SQLSTATE only.
+    """
+    if not isinstance(exc, DBAPIError) or exc.orig is None:
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    name = type(exc.orig).__name__
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if not isinstance(sqlstate, str):
+        return name
+    if sqlstate.startswith(DATA_EXCEPTION_CLASS):
+        return f"{name} (SQLSTATE {sqlstate})"
+    return f"{name}: {exc.orig}".splitlines()[0]
+
+
+def _loggable(exc: BaseException) -> BaseException:
+    """What the log may show of ``exc``: a database error loses its chain and its values."""
+    if not isinstance(exc, DBAPIError):
+        return exc
+    return RedactedDatabaseError(_describe(exc)).with_traceback(exc.__traceback__)
 
 
 def _unavailable(request: Request, exc: Exception, reason: str) -> JSONResponse:
@@ -79,7 +113,7 @@ def _internal_error(request: Request, exc: BaseException) -> JSONResponse:
         request.method,
         request.url.path,
         rid,
-        exc_info=exc,
+        exc_info=_loggable(exc),
     )
     return JSONResponse(
         status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
@@ -100,7 +134,9 @@ async def connection_error_handler(request: Request, exc: Exception) -> JSONResp
 
 async def integrity_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """A unique or foreign-key constraint refused the write."""
-    logger.info("%s %s: constraint violation: %s", request.method, request.url.path, exc.args)
+    logger.info(
+        "%s %s: constraint violation: %s", request.method, request.url.path, _describe(exc)
+    )
     return JSONResponse(
         status_code=status.HTTP_409_CONFLICT,
         content={"detail": "The request conflicts with existing data."},
@@ -161,13 +197,14 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 
 
 class RequestIdMiddleware:
-    """Gives each request an id, and turns any unhandled exception into a 500.
+    """Gives each request an id, logs its access line, turns any unhandled exception into a 500.
 
     The id is the caller's ``X-Request-ID`` if it is well formed, else a new
     one; it is in ``request.state.request_id``, in every response's
-    ``X-Request-ID`` header, and in the body and log line of a 500. An error
-    after the response has started cannot become a 500; it is re-raised for
-    the server to log and to close the connection.
+    ``X-Request-ID`` header, in the body of a 500 and in every log line written
+    while the request is served (``logs.REQUEST_ID``). An error after the
+    response has started cannot become a 500; it is re-raised for the server
+    to log and to close the connection.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -179,25 +216,30 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started_at = time.perf_counter()
         offered = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
         rid = offered if _WELL_FORMED_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
-        started = False
+        token = REQUEST_ID.set(rid)
+        status_code: int | None = None
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal status_code
             if message["type"] == "http.response.start":
-                started = True
+                status_code = message["status"]
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = rid
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
-            if started:
+            if status_code is not None:
                 raise
             response = _internal_error(Request(scope), exc)
-            await response(scope, receive, send)
+            await response(scope, receive, send_with_id)
+        finally:
+            log_access(scope, status_code, time.perf_counter() - started_at)
+            REQUEST_ID.reset(token)
 
 
 def add_error_handlers(app: FastAPI) -> None:

@@ -13,6 +13,10 @@ from {{ cookiecutter.package_name }}.config import (
 from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
 from {{ cookiecutter.package_name }}.db.budget import check_budget
 from {{ cookiecutter.package_name }}.errors import add_error_handlers
+from {{ cookiecutter.package_name }}.logs import (
+    configure_logging,
+    route_server_logs,
+)
 from {{ cookiecutter.package_name }}.routes import router
 from {{ cookiecutter.package_name }}.telemetry import Telemetry
 
@@ -30,6 +34,7 @@ def make_lifespan(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
+        route_server_logs()  # again: a launcher may have configured uvicorn's since
         async with DatabaseSessionManager(settings) as sessionmanager:
             await check_budget(sessionmanager)
             with telemetry.instrument_database():
@@ -39,11 +44,12 @@ def make_lifespan(
 
 
 def create_app(settings: Settings | None = None, telemetry: Telemetry | None = None) -> FastAPI:
-    """Build the app. Nothing connects until the lifespan starts.
+    """Build the app and set up the process's logs. Nothing connects until the lifespan starts.
 
     ``telemetry`` defaults to the process's own (``telemetry.py``).
     """
     settings = settings or get_settings()
+    configure_logging(settings)
     telemetry = telemetry or Telemetry.from_environment(settings.app_name)
     app = FastAPI(
         title="{{ cookiecutter.project_name }}",

@@ -24,6 +24,9 @@ from {{ cookiecutter.package_name }}.db.pooler import (
     TRANSACTION_POOLER_CONNECT_ARGS,
     apply_per_transaction,
 )
+from {{ cookiecutter.package_name }}.db.slow_queries import (
+    log_slow_queries,
+)
 
 # A job's client deadline trails the server's, so the server cancels first.
 JOB_CLIENT_MARGIN_SECONDS = 5.0
@@ -62,6 +65,8 @@ class DatabaseSessionManager:
             pool_timeout=settings.database_pool_timeout,
             pool_recycle=settings.database_pool_recycle,
             echo=settings.database_echo,
+            # Errors and echoed SQL show the statement, never its parameters.
+            hide_parameters=True,
             connect_args={
                 "timeout": settings.database_connect_timeout,
                 "command_timeout": client_timeout,
@@ -79,6 +84,8 @@ class DatabaseSessionManager:
                 settings.database_pool_ping_after,
                 ping_in_transaction=behind_pgbouncer,
             )
+        if settings.database_slow_query_ms:
+            log_slow_queries(self.engine, settings.database_slow_query_ms)
         if behind_pgbouncer:
             apply_per_transaction(self.engine, connection_settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
