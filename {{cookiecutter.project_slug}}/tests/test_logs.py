@@ -45,7 +45,7 @@ def probe_app(settings: Settings) -> FastAPI:
     @app.get("/probe/bad-sql")
     async def bad_sql(session: DbSession) -> None:
         await session.execute(
-            text("SELECT no_such_column FROM alembic_version WHERE version_num = :v"),
+            text("SELECT no_such_column WHERE CAST(:v AS text) IS NOT NULL"),
             {"v": HIDDEN_VALUE},
         )
 
