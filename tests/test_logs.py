@@ -2,7 +2,9 @@
 
 uvicorn's own lines (startup, shutdown) are JSON too; each request has exactly
 one access line, carrying its request id like every other line it caused (a
-slow query, a constraint violation); no bound parameter reaches the log.
+slow query, a constraint violation); no bound parameter reaches the log. The
+image's command (``python -m <package>.serve``) with two workers writes JSON
+from every process, the supervising one included.
 """
 
 import asyncio
@@ -97,3 +99,35 @@ def test_a_served_variant_logs_json_lines_with_the_request_id_on_each(
     assert len(conflict) == 1, text
     assert conflict[0]["request_id"] == duplicate.headers["X-Request-ID"]
     assert HIDDEN_NAME not in text
+
+
+def test_the_image_command_with_two_workers_logs_json_from_every_process(
+    tmp_path: Path, pg_admin_url: str, install_variant
+) -> None:
+    variant: InstalledVariant = install_variant({})
+    serve = ["python", "-m", f"{variant.package}.serve"]
+    settings = {"LOG_FORMAT": "json", "WEB_CONCURRENCY": "2"}
+    with (
+        migrated_database(pg_admin_url, variant) as database,
+        variant.serve(tmp_path / "app.log", database.app_url, command=serve, **settings) as app,
+    ):
+        ids = [f"w-{n}" for n in range(20)]
+        for request_id in ids:
+            answer = httpx.get(f"{app.base_url}/health/live", headers={"X-Request-ID": request_id})
+            assert answer.status_code == 200, answer.text
+        text = app.assert_clean_log()
+
+    records = []
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                pytest.fail(f"a log line is not JSON: {line!r}\n{text}")
+    server = [r["message"] for r in records if r["logger"] == "uvicorn.error"]
+    # The supervisor's own lines, then each worker's.
+    assert any(m.startswith("Started parent process") for m in server), text
+    assert any(m.startswith("Stopping parent process") for m in server), text
+    assert sum(m.startswith("Started server process") for m in server) == 2, text
+    access = [r for r in records if r["logger"].endswith(".access")]
+    assert sorted(r["request_id"] for r in access) == sorted(ids), text

@@ -104,9 +104,15 @@ class InstalledVariant:
         self.run("alembic", "upgrade", "head", DATABASE_URL=database_url, **self.settings)
 
     @contextmanager
-    def serve(self, log: Path, database_url: str, **settings: str) -> Iterator["RunningApp"]:
-        """Serve the app with these settings until the block ends."""
-        app = RunningApp.start(self, log, database_url, settings)
+    def serve(
+        self, log: Path, database_url: str, *, command: list[str] | None = None, **settings: str
+    ) -> Iterator["RunningApp"]:
+        """Serve the app with these settings until the block ends.
+
+        ``command`` (default ``fastapi run``) is what ``uv run`` starts; it must
+        take ``--host`` and ``--port``.
+        """
+        app = RunningApp.start(self, log, database_url, settings, command)
         try:
             yield app
         finally:
@@ -125,12 +131,17 @@ class RunningApp:
 
     @classmethod
     def start(
-        cls, variant: InstalledVariant, log: Path, database_url: str, settings: dict[str, str]
+        cls,
+        variant: InstalledVariant,
+        log: Path,
+        database_url: str,
+        settings: dict[str, str],
+        server: list[str] | None = None,
     ) -> "RunningApp":
         """Start the server and wait until ``/health/live`` answers."""
         port = free_port()
         env = clean_env(DATABASE_URL=database_url, **{**variant.settings, **settings})
-        command = [uv_bin(), "run", "--no-sync", "fastapi", "run"]
+        command = [uv_bin(), "run", "--no-sync", *(server or ["fastapi", "run"])]
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [*command, "--host", "127.0.0.1", "--port", str(port)],
