@@ -89,7 +89,7 @@ class DatabaseSessionManager:
         if behind_pgbouncer:
             apply_per_transaction(self.engine, connection_settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        # With DATABASE_AUTOCOMMIT_READS (the default), reads run in autocommit:
+        # With DATABASE_AUTOCOMMIT_READS, reads run in autocommit:
         # one round trip per query, no BEGIN/ROLLBACK. Not behind PgBouncer,
         # where the connection settings must travel with every transaction.
         reads_in_autocommit = settings.database_autocommit_reads and not behind_pgbouncer
@@ -121,9 +121,9 @@ class DatabaseSessionManager:
     async def read_session(self) -> AsyncIterator[AsyncSession]:
         """Like ``session()``, for endpoints that only read.
 
-        With ``DATABASE_AUTOCOMMIT_READS`` (the default; not behind PgBouncer)
-        each query runs on its own, as its own snapshot: a read whose queries
-        must agree should use ``session()``.
+        In a transaction by default. With ``DATABASE_AUTOCOMMIT_READS`` (not
+        behind PgBouncer) each query runs on its own, as its own snapshot: a
+        read whose queries must agree should use ``session()``.
         """
         async with self.read_sessionmaker() as session:
             yield session
