@@ -2,7 +2,7 @@
 
 Run from the template checkout (see bench/README.md)::
 
-    uv run python -m bench            # the full run, about 10 minutes
+    uv run python -m bench            # the full run, about 40 minutes
     uv run python -m bench --smoke    # seconds; checks that everything works
 
 It bakes the variants the chosen apps need (default, ``database_schema=app``,
