@@ -27,19 +27,24 @@ SLOW_QUERY_MS = 100
 BANNER_END = "Logs:"
 
 
-def log_records(text: str) -> list[dict[str, Any]]:
-    """Every log line after fastapi-cli's banner, parsed; fails on a line that is not JSON."""
-    banner, marker, logs = text.partition(BANNER_END)
-    assert marker, text
-    assert "{" not in banner, banner
+def json_lines(logs: str, whole: str) -> list[dict[str, Any]]:
+    """Every non-empty line of ``logs``, parsed; fails, showing ``whole``, on one not JSON."""
     records = []
     for line in logs.splitlines():
         if line.strip():
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError:
-                pytest.fail(f"a log line is not JSON: {line!r}\n{text}")
+                pytest.fail(f"a log line is not JSON: {line!r}\n{whole}")
     return records
+
+
+def log_records(text: str) -> list[dict[str, Any]]:
+    """Every log line after fastapi-cli's banner, parsed; fails on a line that is not JSON."""
+    banner, marker, logs = text.partition(BANNER_END)
+    assert marker, text
+    assert "{" not in banner, banner
+    return json_lines(logs, text)
 
 
 async def slow_insert(base_url: str, database: Database) -> httpx.Response:
@@ -117,13 +122,7 @@ def test_the_image_command_with_two_workers_logs_json_from_every_process(
             assert answer.status_code == 200, answer.text
         text = app.assert_clean_log()
 
-    records = []
-    for line in text.splitlines():
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                pytest.fail(f"a log line is not JSON: {line!r}\n{text}")
+    records = json_lines(text, text)  # no banner: every line of the log is JSON
     server = [r["message"] for r in records if r["logger"] == "uvicorn.error"]
     # The supervisor's own lines, then each worker's.
     assert any(m.startswith("Started parent process") for m in server), text
