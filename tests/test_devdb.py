@@ -191,8 +191,9 @@ def test_a_fresh_machine_serves_and_tests_with_the_embedded_server(
     again.wait_ready()
     listed = again.request("GET", "/api/items")
     assert [item["name"] for item in json.loads(listed[1])] == ["kept"], listed
-    # Ctrl-C: uvicorn re-raises SIGINT once shut down, so the shell's 130, as `fastapi dev`.
-    assert again.stop(signal.SIGINT) == 130, again.log.read_text()
+    # Ctrl-C: a clean stop. `dev` reports the shell's 130 when uvicorn re-raises SIGINT
+    # once shut down, 0 when its reloader exits on its own first (seen under load).
+    assert again.stop(signal.SIGINT) in (0, 130), again.log.read_text()
     assert "Application shutdown complete" in again.log.read_text()
     assert no_embedded_postgres_left(project), embedded_postgres_pids(project)
     assert (project / ".devdb" / "pgdata" / "PG_VERSION").exists()
