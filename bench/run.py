@@ -302,6 +302,13 @@ async def seed(url: str, schema: str | None, items: int) -> None:
         await connection.close()
 
 
+def migrations_project(app: App, plan: Plan, projects: dict[str, Path]) -> Path:
+    """The project whose migrations make ``app``'s database (an extra app's own)."""
+    if app.name in plan.extra:
+        return app.project
+    return projects.get(app.variant, projects["default"])
+
+
 def prepare_database(app: App, admin_url: str, migrations_project: Path, items: int) -> None:
     """A fresh database for ``app``, migrated by a generated project, with seeded items."""
     app.database = postgres.create_database(admin_url)
@@ -438,9 +445,7 @@ def count_statements(
             if app.shares is not None:
                 continue
             probe = dataclasses.replace(app, database="", port=0, process=None)
-            migrations = projects.get(app.variant, projects["default"])
-            if app.name in plan.extra:
-                migrations = app.project
+            migrations = migrations_project(app, plan, projects)
             prepare_database(probe, cluster.admin_url, migrations, plan.items)
             try:
                 start(probe, cluster.admin_url, pin, logs)
@@ -954,9 +959,7 @@ def main(argv: list[str] | None = None) -> int:
                     start(host, admin_url, server_pin, logs)
                 app.database, app.port, app.process = host.database, host.port, host.process
                 continue
-            migrations = projects.get(app.variant, projects["default"])
-            if app.name in plan.extra:
-                migrations = app.project
+            migrations = migrations_project(app, plan, projects)
             prepare_database(app, admin_url, migrations, plan.items)
             start(app, admin_url, server_pin, logs)
             say(f"bench: {app.name} on {app.base_url} (pid {app.process.pid})")  # type: ignore[union-attr]
