@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.db.admission import Admission
 from {{ cookiecutter.package_name }}.db.deadlines import (
     invalidate_on_timeout,
     server_deadlines,
@@ -89,7 +90,7 @@ class DatabaseSessionManager:
         if behind_pgbouncer:
             apply_per_transaction(self.engine, connection_settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        # With DATABASE_AUTOCOMMIT_READS, reads run in autocommit:
+        # With DATABASE_AUTOCOMMIT_READS (the default), reads run in autocommit:
         # one round trip per query, no BEGIN/ROLLBACK. Not behind PgBouncer,
         # where the connection settings must travel with every transaction.
         reads_in_autocommit = settings.database_autocommit_reads and not behind_pgbouncer
@@ -99,6 +100,11 @@ class DatabaseSessionManager:
             else self.engine
         )
         self.read_sessionmaker = async_sessionmaker(read_engine, expire_on_commit=False)
+        # Sessions take turns for the pool's connections (see db/admission.py).
+        self.admission = Admission(
+            settings.database_pool_size + settings.database_max_overflow,
+            settings.database_pool_timeout,
+        )
 
     async def close(self) -> None:
         """Close every pooled connection."""
@@ -121,11 +127,11 @@ class DatabaseSessionManager:
     async def read_session(self) -> AsyncIterator[AsyncSession]:
         """Like ``session()``, for endpoints that only read.
 
-        In a transaction by default. With ``DATABASE_AUTOCOMMIT_READS`` (not
-        behind PgBouncer) each query runs on its own, as its own snapshot: a
-        read whose queries must agree should use ``session()``.
+        With ``DATABASE_AUTOCOMMIT_READS`` (the default; not behind PgBouncer)
+        each query runs on its own, as its own snapshot: a read whose queries
+        must agree should use ``session()``.
         """
-        async with self.read_sessionmaker() as session:
+        async with self.admission.slot(), self.read_sessionmaker() as session:
             yield session
 
     @asynccontextmanager
@@ -136,7 +142,7 @@ class DatabaseSessionManager:
         ``async with`` shields the close from cancellation, so a cancelled
         request still returns its connection to the pool.
         """
-        async with self.sessionmaker() as session:
+        async with self.admission.slot(), self.sessionmaker() as session:
             try:
                 yield session
             except Exception:

@@ -1,0 +1,45 @@
+"""A first-come, first-served queue in front of the connection pool.
+
+SQLAlchemy's asyncio pool hands a returned connection to whichever request
+asks for one first, and a request that has been waiting goes back to the end
+of the queue when it loses that race. Under more concurrent requests than
+connections, a few requests lose it again and again: the benchmark measured a
+99th percentile of 1.8 s beside a median of 0.04 s at 64 connections on a
+pool of 5 + 10. Sessions therefore queue here first, in arrival order, for
+one of ``pool_size + max_overflow`` slots: a session holding a slot finds a
+connection free in the pool (unless something else borrowed one), so the
+pool's own queue stays empty.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+
+class Admission:
+    """At most ``slots`` sessions at a time; the others wait in arrival order."""
+
+    def __init__(self, slots: int, timeout: float) -> None:
+        """Admit ``slots`` sessions at once; a wait longer than ``timeout`` s fails."""
+        self._slots = asyncio.Semaphore(slots)  # FIFO: a newcomer never overtakes a waiter
+        self._timeout = timeout
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a slot for the block.
+
+        Waiting longer than the pool's own timeout raises the pool's error,
+        ``sqlalchemy.exc.TimeoutError``, which the app answers with a 503.
+        """
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._slots.acquire()
+        except TimeoutError as exc:
+            msg = f"no database connection free within {self._timeout:g} s (DATABASE_POOL_TIMEOUT)"
+            raise PoolTimeoutError(msg) from exc
+        try:
+            yield
+        finally:
+            self._slots.release()
