@@ -46,10 +46,9 @@ class Settings(SchemaSettings, BaseSettings):
     database_pool_pre_ping: bool = True
     database_pool_ping_after: Annotated[float, Field(ge=0)] = 1.0
     # Read sessions (DbReadSession) in autocommit: a read is its query alone,
-    # without BEGIN and ROLLBACK, and each query its own snapshot. Off: measured,
-    # it saves CPU at one connection but under load SQLAlchemy's pool queue
-    # stretches tail latency about tenfold (see "The hot path" in the README).
-    database_autocommit_reads: bool = False
+    # without BEGIN and ROLLBACK, and each query its own snapshot (see "The hot
+    # path" in the README). Ignored behind PgBouncer, where reads keep BEGIN.
+    database_autocommit_reads: bool = True
     database_connect_timeout: Annotated[float, Field(gt=0)] = 5.0
     # Deadlines in seconds (db/deadlines.py): the client's, for every statement;
     # the server's, shorter, for a runaway query or an abandoned transaction;

@@ -38,6 +38,6 @@ async def get_read_db(manager: SessionManager) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-# For endpoints that only read. With DATABASE_AUTOCOMMIT_READS=true (not behind
+# For endpoints that only read. Unless DATABASE_AUTOCOMMIT_READS=false (or behind
 # PgBouncer) each query runs on its own, in autocommit.
 DbReadSession = Annotated[AsyncSession, Depends(get_read_db, scope="function")]

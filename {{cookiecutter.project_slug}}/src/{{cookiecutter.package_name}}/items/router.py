@@ -1,6 +1,6 @@
 """``/api/items``: list, create, read, update and delete items.
 
-Reads take ``DbReadSession`` (autocommit with ``DATABASE_AUTOCOMMIT_READS``);
+Reads take ``DbReadSession`` (autocommit, unless ``DATABASE_AUTOCOMMIT_READS=false``);
 writes take ``DbSession`` and commit explicitly.
 """
 

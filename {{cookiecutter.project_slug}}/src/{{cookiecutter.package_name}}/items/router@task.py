@@ -2,7 +2,7 @@
 
 Every route runs in a task scope: the service reaches the request's session
 through ``current_session()``. Reads take ``TaskReadSession`` (a read session,
-in autocommit with ``DATABASE_AUTOCOMMIT_READS``), writes ``TaskSession``; each write commits
+in autocommit by default), writes ``TaskSession``; each write commits
 explicitly, and the session dependency only rolls back.
 """
 
