@@ -80,6 +80,8 @@ GENERATED_SCHEMA = "generated-schema"
 GENERATED_TASK = "generated-task"
 GENERATED_TENANT = "generated-tenant"
 GENERATED_OTEL = "generated-otel"
+GENERATED_TX_READS = "generated-tx-reads"
+GENERATED_UNQUEUED = "generated-unqueued"
 ARTICLE = "article"
 CEILING = "ceiling"
 TENANT = "bench"
@@ -169,6 +171,8 @@ def parse_args(argv: list[str] | None) -> Plan:
                 GENERATED_TASK,
                 GENERATED_TENANT,
                 GENERATED_OTEL,
+                GENERATED_TX_READS,
+                GENERATED_UNQUEUED,
                 ARTICLE,
                 CEILING,
             ]
@@ -675,6 +679,22 @@ def define_apps(plan: Plan, projects: dict[str, Path], otlp_endpoint: str = "") 
             },
         )
     apps |= {
+        GENERATED_TX_READS: App(
+            GENERATED_TX_READS,
+            "generated app, default variant, DATABASE_AUTOCOMMIT_READS=false",
+            default,
+            None,
+            generated,
+            env={"DATABASE_AUTOCOMMIT_READS": "false"},
+        ),
+        GENERATED_UNQUEUED: App(
+            GENERATED_UNQUEUED,
+            "generated app, default variant, without its admission queue (apps/unqueued.py)",
+            default,
+            None,
+            "unqueued:app",
+            app_dir=BENCH / "apps",
+        ),
         ARTICLE: App(
             ARTICLE,
             f"the article's pattern (SET search_path TO {SCHEMA})",
@@ -807,6 +827,8 @@ def summarize(plan: Plan, samples: list[dict[str, Any]]) -> dict[str, Any]:
         (GENERATED_TENANT, CEILING),
         (GENERATED_OTEL, GENERATED),
         (GENERATED_OTEL, CEILING),
+        (GENERATED_TX_READS, GENERATED),
+        (GENERATED_UNQUEUED, GENERATED),
         (ARTICLE, CEILING),
         *[(name, CEILING) for name in [*plan.extra, *plan.levers]],
         *[(name, GENERATED) for name in plan.extra],
