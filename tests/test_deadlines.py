@@ -87,8 +87,14 @@ def test_a_frozen_network_costs_a_bounded_wait_and_recovers(
         with variant.serve(tmp_path / "server.log", url) as app:
 
             async def scenario():
+                # Requests answered at 5 s leave their connections idle until the
+                # last answer near 10 s, about uvicorn's 5 s keep-alive: the
+                # client must not reuse one the server may be closing just then.
                 async with httpx.AsyncClient(
-                    base_url=app.base_url, timeout=40, headers=variant.headers
+                    base_url=app.base_url,
+                    timeout=40,
+                    headers=variant.headers,
+                    limits=httpx.Limits(keepalive_expiry=2),
                 ) as client:
                     for _ in range(3):
                         assert (await client.get("/api/items")).status_code == 200
