@@ -11,8 +11,13 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import QueuePool
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.db import DatabaseSessionManager, DbSession
-from {{ cookiecutter.package_name }}.db.admission import Admission
+from {{ cookiecutter.package_name }}.db import (
+    DatabaseSessionManager,
+    DbSession,
+)
+from {{ cookiecutter.package_name }}.db.admission import (
+    Admission,
+)
 from {{ cookiecutter.package_name }}.main import create_app
 
 

@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.db.admission import Admission
+from {{ cookiecutter.package_name }}.db.admission import (
+    Admission,
+)
 from {{ cookiecutter.package_name }}.db.deadlines import (
     invalidate_on_timeout,
     server_deadlines,
