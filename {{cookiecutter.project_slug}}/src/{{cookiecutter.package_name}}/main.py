@@ -13,6 +13,9 @@ from {{ cookiecutter.package_name }}.config import (
 from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
 from {{ cookiecutter.package_name }}.db.budget import check_budget
 from {{ cookiecutter.package_name }}.errors import add_error_handlers
+from {{ cookiecutter.package_name }}.gc_freeze import (
+    freeze_startup_objects,
+)
 from {{ cookiecutter.package_name }}.logs import (
     configure_logging,
     route_server_logs,
@@ -38,6 +41,7 @@ def make_lifespan(
         async with DatabaseSessionManager(settings) as sessionmanager:
             await check_budget(sessionmanager)
             with telemetry.instrument_database():
+                freeze_startup_objects()  # shorter full collections (gc_freeze.py)
                 yield {"sessionmanager": sessionmanager}
 
     return lifespan
