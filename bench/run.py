@@ -141,6 +141,7 @@ class App:
     variant: str = "default"  # the baked project whose migrations make its database
     headers: dict[str, str] = field(default_factory=dict)  # sent with every request
     seed_schema: str | None = None  # where the items table is, if not ``schema``
+    admin_url: str = ""  # the server its database is on, to read the database's statistics
 
     @property
     def header_line(self) -> str:
@@ -316,6 +317,7 @@ def migrations_project(app: App, plan: Plan, projects: dict[str, Path]) -> Path:
 def prepare_database(app: App, admin_url: str, migrations_project: Path, items: int) -> None:
     """A fresh database for ``app``, migrated by a generated project, with seeded items."""
     app.database = postgres.create_database(admin_url)
+    app.admin_url = admin_url
     url = sqlalchemy_url(admin_url, app.database)
     env = {"DATABASE_URL": url, **app.env}
     if app.schema:
@@ -546,6 +548,30 @@ def wrk(
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def sessions_opened(app: App) -> int | None:
+    """Connections ever opened to ``app``'s database (None where the server does not count).
+
+    From ``pg_stat_database.sessions`` (PostgreSQL 14 and newer). A backend
+    reports its start with its next statistics flush, so a count can trail by
+    a second or so: a measurement's figure is close, not exact.
+    """
+    if not app.admin_url:
+        return None
+
+    async def read() -> int | None:
+        connection = await asyncpg.connect(app.admin_url)
+        try:
+            return await connection.fetchval(
+                "SELECT sessions FROM pg_stat_database WHERE datname = $1", app.database
+            )
+        except asyncpg.UndefinedColumnError:
+            return None
+        finally:
+            await connection.close()
+
+    return asyncio.run(read())
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` so far, from /proc (its threads included)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -585,9 +611,11 @@ def _load(
         app.header_line,
     ]
     assert app.process is not None
+    sessions_before = sessions_opened(app)
     cpu_before = cpu_seconds(app.process.pid)
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     cpu_used = cpu_seconds(app.process.pid) - cpu_before
+    sessions_after = sessions_opened(app)
     line = next((x for x in result.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
     if result.returncode != 0 or line is None:
         msg = f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
@@ -607,6 +635,13 @@ def _load(
         "error_detail": raw["errors"],
         # The server's CPU per request: far steadier on a shared machine than req/s.
         "cpu_ms": round(cpu_used * 1000 / raw["requests"], 4) if raw["requests"] else 0.0,
+        # Connections the app opened per 1,000 requests: a pool that closes and
+        # reopens connections under load pays for each (None: not counted).
+        "connects_per_1k": (
+            round(1000 * (sessions_after - sessions_before) / raw["requests"], 2)
+            if sessions_before is not None and sessions_after is not None and raw["requests"]
+            else None
+        ),
     }
 
 
@@ -792,6 +827,11 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
+def _median_or_none(values: list[float | None]) -> float | None:
+    counted = [v for v in values if v is not None]
+    return round(median(counted), 2) if counted else None
+
+
 def summarize(plan: Plan, samples: list[dict[str, Any]]) -> dict[str, Any]:
     cells: dict[str, Any] = {}
     for app in plan.apps:
@@ -812,6 +852,7 @@ def summarize(plan: Plan, samples: list[dict[str, Any]]) -> dict[str, Any]:
                     "p50_ms": round(median([s["p50_ms"] for s in mine]), 3),
                     "p99_ms": round(median([s["p99_ms"] for s in mine]), 3),
                     "cpu_ms": round(median([s["cpu_ms"] for s in mine]), 4),
+                    "connects_per_1k": _median_or_none([s.get("connects_per_1k") for s in mine]),
                     "errors": sum(s["errors"] for s in mine),
                     "rounds": len(mine),
                 }
@@ -883,14 +924,16 @@ def markdown(result: dict[str, Any]) -> str:
         f"medians; {plan['items']} seeded items; wrk, 1 thread.",
         "",
         "| app | scenario | connections | req/s | server CPU ms/request | p50 ms | p99 ms"
-        " | errors |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        " | connects per 1k requests | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for cell in summary["cells"].values():
+        connects = cell.get("connects_per_1k")
         lines.append(
             f"| {cell['app']} | {cell['scenario']} | {cell['connections']} | "
             f"{cell['rps']:.0f} | {cell['cpu_ms']:.3f} | {cell['p50_ms']:.2f} | "
-            f"{cell['p99_ms']:.2f} | {cell['errors']} |"
+            f"{cell['p99_ms']:.2f} | {'-' if connects is None else f'{connects:g}'} | "
+            f"{cell['errors']} |"
         )
     lines += [
         "",
@@ -980,6 +1023,7 @@ def main(argv: list[str] | None = None) -> int:
                     prepare_database(host, admin_url, projects["default"], plan.items)
                     start(host, admin_url, server_pin, logs)
                 app.database, app.port, app.process = host.database, host.port, host.process
+                app.admin_url = host.admin_url
                 continue
             migrations = migrations_project(app, plan, projects)
             prepare_database(app, admin_url, migrations, plan.items)
@@ -1047,6 +1091,12 @@ def main(argv: list[str] | None = None) -> int:
                             f"round {round_number + 1} {scenario:5} c={conns:<3} "
                             f"{app.name:18} {sample['rps']:9.1f} req/s  p50 "
                             f"{sample['p50_ms']:7.2f} ms  p99 {sample['p99_ms']:7.2f} ms"
+                            f"  cpu {sample['cpu_ms']:.3f} ms"
+                            + (
+                                f"  connects/1k {sample['connects_per_1k']:g}"
+                                if sample["connects_per_1k"] is not None
+                                else ""
+                            )
                             + (f"  errors {sample['errors']}" if sample["errors"] else "")
                         )
         for app in apps:

@@ -55,6 +55,9 @@ def test_smoke_run_writes_sane_results(pg_admin_url: str, tmp_path: Path, figure
         assert cell["cpu_ms"] > 0, cell  # the server's CPU per request, from /proc
         assert 0 < cell["p50_ms"] <= cell["p99_ms"], cell
         assert cell["errors"] == 0, cell
+        # Connections opened per 1,000 requests, from PostgreSQL's statistics.
+        assert cell["connects_per_1k"] is not None, cell
+        assert cell["connects_per_1k"] >= 0, cell
     for ratio in data["summary"]["ratios"].values():
         assert ratio["ratio"] > 0, ratio
         assert ratio["cpu_ratio"] > 0, ratio
