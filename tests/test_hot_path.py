@@ -115,3 +115,48 @@ def test_statements_per_read_and_write(
         f"{per_read:g} statements per read,"
         f" {per_write:g} per write, counted in the server's statement log"
     )
+
+
+SLOW_READS = 10
+
+
+def test_after_a_burst_slow_reads_reuse_one_connection_without_a_ping(
+    install_variant, counting_server: tuple[str, Path], tmp_path: Path, figure
+) -> None:
+    """The pool hands out the connection returned last (``pool_use_lifo``).
+
+    A burst opens many connections; reads that follow every 0.2 s then take
+    the same one, in use within the last second, so none is pinged. Handed out
+    in turn instead, each of the burst's connections would have idled past
+    ``DATABASE_POOL_PING_AFTER`` (1 s) and added its ``SELECT 1``.
+    """
+    admin_url, log = counting_server
+    variant: InstalledVariant = install_variant(EXAMPLE)
+    with (
+        migrated_database(admin_url, variant) as database,
+        variant.serve(tmp_path / "server.log", database.app_url) as app,
+    ):
+
+        async def scenario() -> tuple[int, int]:
+            async with httpx.AsyncClient(base_url=app.base_url, timeout=10) as client:
+                created = await client.post("/api/items", json={"name": "burst"})
+                path = f"/api/items/{created.json()['id']}"
+                burst = await asyncio.gather(*(client.get(path) for _ in range(40)))
+                assert {response.status_code for response in burst} == {200}
+                opened = len(await database.app_backends())
+
+                async def slow_reads() -> None:
+                    for _ in range(SLOW_READS):
+                        assert (await client.get(path)).status_code == 200
+                        await asyncio.sleep(0.2)
+
+                return opened, await statements_while(log, slow_reads)
+
+        opened, statements = asyncio.run(scenario())
+        app.assert_clean_log()
+    assert opened > 3, opened  # the burst really opened several connections
+    assert statements == SLOW_READS, statements
+    figure(
+        f"a burst of 40 reads left {opened} connections open; {SLOW_READS} reads 0.2 s apart"
+        f" then sent {statements} statements (no ping)"
+    )
