@@ -31,8 +31,8 @@ ItemRead: Any = importlib.import_module(f"{PACKAGE}.items.schemas").ItemRead
 ItemCreate: Any = importlib.import_module(f"{PACKAGE}.items.schemas").ItemCreate
 
 URL = os.environ["BENCH_DATABASE_URL"]
-POOL_SIZE = int(os.environ.get("BENCH_POOL_SIZE", "5"))
-MAX_OVERFLOW = int(os.environ.get("BENCH_MAX_OVERFLOW", "10"))
+POOL_SIZE = int(os.environ.get("BENCH_POOL_SIZE", "15"))  # as the generated app
+MAX_OVERFLOW = int(os.environ.get("BENCH_MAX_OVERFLOW", "0"))
 AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 ITEM_COLUMNS = select(Item.id, Item.name, Item.description, Item.created_at)
