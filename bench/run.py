@@ -508,6 +508,32 @@ def rss_kib(app: App) -> int:
 # --- load -----------------------------------------------------------------------------------
 
 
+def make_room(app: App, others: list[App]) -> None:
+    """End the idle connections of every other app, so ``app``'s pool fits on the server.
+
+    Ten apps keeping pools of 15 open would outgrow PostgreSQL's default
+    ``max_connections`` of 100. Each generated app replaces an ended
+    connection on its next checkout (its liveness check), the ceiling's
+    asyncpg pool too, and the article holds none between measurements.
+    """
+    databases = sorted({o.database for o in others if o.database and o.database != app.database})
+    if not databases or not app.admin_url:
+        return
+
+    async def end_idle() -> None:
+        connection = await asyncpg.connect(app.admin_url)
+        try:
+            await connection.execute(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                " WHERE datname = ANY($1::text[]) AND state = 'idle'",
+                databases,
+            )
+        finally:
+            await connection.close()
+
+    asyncio.run(end_idle())
+
+
 def wrk(
     wrk_bin: str,
     pin: list[str],
@@ -518,14 +544,21 @@ def wrk(
     duration: float,
     items: int,
     stop_after: int = 0,
+    others: list[App] | None = None,
+    settle: bool = True,
 ) -> dict[str, Any]:
     """One measurement of ``app``; its summary with req/s and latencies in ms.
 
-    An app that releases its idle connections between measurements (the
-    article's pool holds one per concurrent request) first gets an unmeasured
-    second of the same load, so that it starts with its pool full.
+    With ``others`` (the apps sharing the server), their idle connections are
+    ended first (``make_room``) and ``app`` gets an unmeasured second of the
+    same load, so that it starts with its pool full, its ended connections
+    replaced. So does an app that releases its idle connections between
+    measurements (the article's pool holds one per concurrent request).
+    ``settle=False`` (a smoke run) skips that second for all but the latter.
     """
-    if app.release:
+    if others:
+        make_room(app, others)
+    if app.release or (others and settle):
         _load(
             wrk_bin, pin, app, scenario=scenario, connections=connections, duration=1, items=items
         )
@@ -1040,9 +1073,12 @@ def main(argv: list[str] | None = None) -> int:
                     connections=max(plan.connections),
                     duration=plan.warmup_seconds,
                     items=plan.items,
+                    others=apps,
+                    settle=not plan.smoke,
                 )
         rss: dict[str, Any] = {}
         for app in apps:
+            make_room(app, apps)
             before = rss_kib(app)
             served = 0
             while served < plan.rss_requests:  # wrk cannot end early: short runs up to N
@@ -1082,6 +1118,8 @@ def main(argv: list[str] | None = None) -> int:
                             connections=conns,
                             duration=plan.duration,
                             items=plan.items,
+                            others=apps,
+                            settle=not plan.smoke,
                         )
                         sample.update(
                             app=app.name, scenario=scenario, connections=conns, round=round_number
