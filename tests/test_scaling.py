@@ -210,6 +210,7 @@ def test_an_over_budget_server_refuses_in_production_and_warns_in_development(
             "ENVIRONMENT": environment,
             "WEB_CONCURRENCY": "2",
             "DATABASE_POOL_SIZE": "60",
+            "DATABASE_MAX_OVERFLOW": "10",
         }
         port = free_port()
         log = tmp_path / "server.log"
