@@ -519,19 +519,12 @@ def make_room(app: App, others: list[App]) -> None:
     databases = sorted({o.database for o in others if o.database and o.database != app.database})
     if not databases or not app.admin_url:
         return
-
-    async def end_idle() -> None:
-        connection = await asyncpg.connect(app.admin_url)
-        try:
-            await connection.execute(
-                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
-                " WHERE datname = ANY($1::text[]) AND state = 'idle'",
-                databases,
-            )
-        finally:
-            await connection.close()
-
-    asyncio.run(end_idle())
+    postgres.fetchval(
+        app.admin_url,
+        "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+        " WHERE datname = ANY($1::text[]) AND state = 'idle'",
+        databases,
+    )
 
 
 def wrk(
@@ -590,19 +583,13 @@ def sessions_opened(app: App) -> int | None:
     """
     if not app.admin_url:
         return None
-
-    async def read() -> int | None:
-        connection = await asyncpg.connect(app.admin_url)
-        try:
-            return await connection.fetchval(
-                "SELECT sessions FROM pg_stat_database WHERE datname = $1", app.database
-            )
-        except asyncpg.UndefinedColumnError:
-            return None
-        finally:
-            await connection.close()
-
-    return asyncio.run(read())
+    try:
+        opened = postgres.fetchval(
+            app.admin_url, "SELECT sessions FROM pg_stat_database WHERE datname = $1", app.database
+        )
+    except asyncpg.UndefinedColumnError:
+        return None
+    return int(opened) if isinstance(opened, int) else None
 
 
 def cpu_seconds(pid: int) -> float:
@@ -848,12 +835,8 @@ def machine() -> dict[str, str]:
     }
 
 
-async def server_version(admin_url: str) -> str:
-    connection = await asyncpg.connect(admin_url)
-    try:
-        return str(await connection.fetchval("SHOW server_version"))
-    finally:
-        await connection.close()
+def server_version(admin_url: str) -> str:
+    return str(postgres.fetchval(admin_url, "SHOW server_version"))
 
 
 def median(values: list[float]) -> float:
@@ -1040,7 +1023,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in variants
     }
     found_versions = versions(projects["default"])
-    pg_version = asyncio.run(server_version(admin_url))
+    pg_version = server_version(admin_url)
     sink, otlp_endpoint = start_otlp_sink(client_pin) if "otel" in projects else (None, "")
     apps = define_apps(plan, projects, otlp_endpoint)
     statements = (

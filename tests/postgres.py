@@ -68,6 +68,19 @@ async def _admin(url: str, statement: str) -> None:
         await connection.close()
 
 
+def fetchval(url: str, query: str, *args: object) -> object:
+    """The first value of ``query``'s first row, on a connection of its own."""
+
+    async def run() -> object:
+        connection = await asyncpg.connect(plain_url(url), timeout=10)
+        try:
+            return await connection.fetchval(query, *args)
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
 def create_database(admin_url: str) -> str:
     """Create an empty database with a fresh name; return its name."""
     name = f"tpl_{uuid.uuid4().hex[:16]}"
