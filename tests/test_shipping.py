@@ -252,7 +252,7 @@ def build_and_assemble(project: Path, root: Path) -> tuple[Path, dict[str, str],
 
 async def sigterm_with_requests_in_flight(
     process: subprocess.Popen[bytes], base_url: str, database: Database, count: int
-) -> tuple[list[int], float, bool]:
+) -> tuple[list[int], float, float | None]:
     """Hold ``items`` locked, send ``count`` reads, SIGTERM, then release the lock."""
     holder = await asyncpg.connect(database.plain_url)
     transaction = holder.transaction()
@@ -263,18 +263,31 @@ async def sigterm_with_requests_in_flight(
         assert await blocked_on_lock(database, 10)
         process.send_signal(signal.SIGTERM)
         terminated = time.monotonic()
-        await asyncio.sleep(0.5)
-        try:
-            await httpx.AsyncClient(base_url=base_url, timeout=2).get("/health/live")
-            refused = False
-        except httpx.TransportError:
-            refused = True
+        refused_after = await _refusing_new_connections(base_url, within=5.0)
         await transaction.rollback()
         await holder.close()
         responses = await asyncio.gather(*requests)
     while process.poll() is None and time.monotonic() - terminated < GRACE_PERIOD + 5:
         await asyncio.sleep(0.05)
-    return [r.status_code for r in responses], time.monotonic() - terminated, refused
+    return [r.status_code for r in responses], time.monotonic() - terminated, refused_after
+
+
+async def _refusing_new_connections(base_url: str, within: float) -> float | None:
+    """Seconds until a new connection is no longer served, or None if still served.
+
+    uvicorn's supervisor passes SIGTERM on to its workers from a loop that wakes
+    every 0.5 s, so a busy machine can serve a new connection shortly after the
+    signal; what must hold is that it stops doing so, well inside the grace period.
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        try:
+            async with httpx.AsyncClient(base_url=base_url, timeout=1) as probe:
+                await probe.get("/health/live")
+        except httpx.TransportError:
+            return time.monotonic() - started
+        await asyncio.sleep(0.1)
+    return None
 
 
 async def _started_workers(log: Path, count: int) -> bool:
@@ -338,7 +351,7 @@ def test_image_layout_serves_with_workers_and_drains_on_sigterm(
         workers = asyncio.run(wait_for(lambda: _started_workers(log, 2), timeout=30))
         assert workers, log.read_text()
 
-        statuses, exited_after, refused = asyncio.run(
+        statuses, exited_after, refused_after = asyncio.run(
             sigterm_with_requests_in_flight(process, base_url, database, count=50)
         )
     finally:
@@ -347,7 +360,7 @@ def test_image_layout_serves_with_workers_and_drains_on_sigterm(
         process.wait()
     text = log.read_text()
     assert statuses == [200] * 50, (statuses, text)
-    assert refused, "the server still accepted connections after SIGTERM"
+    assert refused_after is not None, "the server still served new connections 5 s after SIGTERM"
     assert process.returncode == 0, text
     assert exited_after < GRACE_PERIOD, text
     assert text.count("Application shutdown complete") == 2, text
@@ -356,5 +369,6 @@ def test_image_layout_serves_with_workers_and_drains_on_sigterm(
     assert asyncio.run(database.app_backends()) == []
     figure(
         f"2 workers; 50 requests in flight at SIGTERM: {statuses.count(200)} x 200, "
+        f"new connections refused after {refused_after:.1f} s, "
         f"exit 0 after {exited_after:.1f} s, 0 connections left"
     )
