@@ -12,7 +12,8 @@ connection used within the last second is not pinged, and a tenant's schema
 travels in the table names, not in a statement. With
 ``DATABASE_AUTOCOMMIT_READS=false`` a read is ``BEGIN``, ``SELECT``,
 ``ROLLBACK``; with ``DATABASE_POOL_PING_AFTER=0`` every checkout adds its
-``SELECT 1``.
+``SELECT 1``. Under load that rises and falls, the pool keeps every
+connection it opens: none is closed between peaks and reopened.
 """
 
 import asyncio
@@ -54,7 +55,12 @@ def counting_server():
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
     try:
-        cluster.start(log_statement="all", log_min_duration_statement="-1")
+        cluster.start(
+            log_statement="all",
+            log_min_duration_statement="-1",
+            log_connections="on",
+            log_disconnections="on",
+        )
         yield cluster.admin_url, cluster.root / "server.log"
     finally:
         cluster.destroy()
@@ -159,4 +165,83 @@ def test_after_a_burst_slow_reads_reuse_one_connection_without_a_ping(
     figure(
         f"a burst of 40 reads left {opened} connections open; {SLOW_READS} reads 0.2 s apart"
         f" then sent {statements} statements (no ping)"
+    )
+
+
+# Concurrent clients per wave: load that rises past the pool, falls, and rises again.
+RAMP = [1, 8, 64, 8, 1, 64, 16, 1]
+
+
+def connection_events(log: Path, database: str, start: int) -> tuple[int, int, list[str]]:
+    """Connections to ``database`` opened and closed since byte ``start`` of the log.
+
+    Also every line that is not a statement (connections, errors), for a
+    failure message.
+    """
+    with log.open("rb") as text:
+        text.seek(start)
+        lines = text.read().decode(errors="replace").splitlines()
+    opened = [
+        line
+        for line in lines
+        if f"connection authorized: user=postgres database={database} " in line
+    ]
+    closed = [
+        line for line in lines if re.search(rf"disconnection: .* database={database} ", line)
+    ]
+    others = [line for line in lines if "LOG:  " in line and not STATEMENT_LINE.search(line)]
+    return len(opened), len(closed), others
+
+
+def test_rising_and_falling_load_never_closes_a_pooled_connection(
+    install_variant, counting_server: tuple[str, Path], tmp_path: Path, figure
+) -> None:
+    """With the default pool (15, no overflow), a connection opened stays open.
+
+    An overflow connection is closed as soon as it is returned while the pool's
+    core sits idle, so a pool with overflow reconnects at every peak; with
+    ``DATABASE_POOL_SIZE=5 DATABASE_MAX_OVERFLOW=10`` this test fails.
+    """
+    admin_url, log = counting_server
+    variant: InstalledVariant = install_variant(EXAMPLE)
+    with (
+        migrated_database(admin_url, variant) as database,
+        variant.serve(tmp_path / "server.log", database.app_url) as app,
+    ):
+
+        async def scenario() -> list[tuple[int, int, list[str]]]:
+            limits = httpx.Limits(max_connections=max(RAMP))
+            async with httpx.AsyncClient(
+                base_url=app.base_url, timeout=30, limits=limits
+            ) as client:
+                created = await client.post("/api/items", json={"name": "ramp"})
+                path = f"/api/items/{created.json()['id']}"
+
+                async def client_session(wave: int, number: int) -> None:
+                    for step in range(3):
+                        name = f"ramp-{wave}-{number}-{step}"
+                        assert (
+                            await client.post("/api/items", json={"name": name})
+                        ).status_code == 201
+                        assert (await client.get(path)).status_code == 200
+
+                events = []
+                for wave, clients in enumerate(RAMP):
+                    start = log.stat().st_size
+                    await asyncio.gather(*(client_session(wave, n) for n in range(clients)))
+                    await asyncio.sleep(0.3)  # let the server flush its log
+                    events.append(connection_events(log, database.name, start))
+                return events
+
+        events = asyncio.run(scenario())
+        app.assert_clean_log()
+    opened = [o for o, _, _ in events]
+    closed = [c for _, c, _ in events]
+    log_lines = "\n".join(line for _, _, others in events for line in others)
+    assert sum(opened) > 3, (opened, log_lines)  # the peaks really needed several connections
+    assert sum(opened) <= 15, (opened, log_lines)  # DATABASE_POOL_SIZE
+    assert closed == [0] * len(RAMP), (closed, log_lines)
+    figure(
+        "connections opened / closed per wave of "
+        + ", ".join(f"{c} clients: {o}/{d}" for c, o, d in zip(RAMP, opened, closed, strict=True))
     )
