@@ -18,6 +18,7 @@ connection it opens: none is closed between peaks and reopened.
 
 import asyncio
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -204,47 +205,51 @@ def test_rising_and_falling_load_never_closes_a_pooled_connection(
     """
     admin_url, log = counting_server
     variant: InstalledVariant = install_variant(EXAMPLE)
-    with (
-        migrated_database(admin_url, variant) as database,
+    with migrated_database(admin_url, variant) as database:
+        served_from = log.stat().st_size
         # Queueing is not under test here: a long pool timeout, so that a stalled
         # machine cannot turn the 64-client waves into 503s.
-        variant.serve(
+        with variant.serve(
             tmp_path / "server.log", database.app_url, DATABASE_POOL_TIMEOUT="60"
-        ) as app,
-    ):
+        ) as app:
 
-        async def scenario() -> list[tuple[int, int, list[str]]]:
-            limits = httpx.Limits(max_connections=max(RAMP))
-            async with httpx.AsyncClient(
-                base_url=app.base_url, timeout=90, limits=limits
-            ) as client:
-                created = await client.post("/api/items", json={"name": "ramp"})
-                path = f"/api/items/{created.json()['id']}"
+            async def scenario() -> list[tuple[int, int, list[str]]]:
+                limits = httpx.Limits(max_connections=max(RAMP))
+                async with httpx.AsyncClient(
+                    base_url=app.base_url, timeout=90, limits=limits
+                ) as client:
+                    created = await client.post("/api/items", json={"name": "ramp"})
+                    path = f"/api/items/{created.json()['id']}"
 
-                async def client_session(wave: int, number: int) -> None:
-                    for step in range(3):
-                        name = f"ramp-{wave}-{number}-{step}"
-                        assert (
-                            await client.post("/api/items", json={"name": name})
-                        ).status_code == 201
-                        assert (await client.get(path)).status_code == 200
+                    async def client_session(wave: int, number: int) -> None:
+                        for step in range(3):
+                            name = f"ramp-{wave}-{number}-{step}"
+                            assert (
+                                await client.post("/api/items", json={"name": name})
+                            ).status_code == 201
+                            assert (await client.get(path)).status_code == 200
 
-                events = []
-                for wave, clients in enumerate(RAMP):
-                    start = log.stat().st_size
-                    await asyncio.gather(*(client_session(wave, n) for n in range(clients)))
-                    await asyncio.sleep(0.3)  # let the server flush its log
-                    events.append(connection_events(log, database.name, start))
-                return events
+                    events = []
+                    for wave, clients in enumerate(RAMP):
+                        start = log.stat().st_size
+                        await asyncio.gather(*(client_session(wave, n) for n in range(clients)))
+                        await asyncio.sleep(0.3)  # let the server flush its log
+                        events.append(connection_events(log, database.name, start))
+                    return events
 
-        events = asyncio.run(scenario())
-        app.assert_clean_log()
+            events = asyncio.run(scenario())
+            app.assert_clean_log()
+        # Stopped, the app has closed every connection it opened, and the log
+        # shows each closing: the count of closings per wave can see one.
+        time.sleep(0.3)
+        lifetime_opened, lifetime_closed, _ = connection_events(log, database.name, served_from)
     opened = [o for o, _, _ in events]
     closed = [c for _, c, _ in events]
     log_lines = "\n".join(line for _, _, others in events for line in others)
     assert sum(opened) > 3, (opened, log_lines)  # the peaks really needed several connections
     assert sum(opened) <= 15, (opened, log_lines)  # DATABASE_POOL_SIZE
     assert closed == [0] * len(RAMP), (closed, log_lines)
+    assert lifetime_closed == lifetime_opened > sum(opened), (lifetime_opened, lifetime_closed)
     figure(
         "connections opened / closed per wave of "
         + ", ".join(f"{c} clients: {o}/{d}" for c, o, d in zip(RAMP, opened, closed, strict=True))
