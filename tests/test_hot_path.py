@@ -67,15 +67,19 @@ def counting_server():
         cluster.destroy()
 
 
+def log_lines_since(log: Path, start: int) -> list[str]:
+    """The server's log lines from byte ``start`` on."""
+    with log.open("rb") as text:
+        text.seek(start)
+        return text.read().decode(errors="replace").splitlines()
+
+
 async def statements_while(log: Path, action) -> int:
     """Statements the server executed while ``action`` ran (only the app is connected)."""
     start = log.stat().st_size
     await action()
     await asyncio.sleep(0.2)  # let the server flush its log
-    with log.open("rb") as text:
-        text.seek(start)
-        written = text.read().decode(errors="replace")
-    return sum(1 for line in written.splitlines() if STATEMENT_LINE.search(line))
+    return sum(1 for line in log_lines_since(log, start) if STATEMENT_LINE.search(line))
 
 
 @pytest.mark.parametrize("name", list(HOT_PATH_VARIANTS))
@@ -179,9 +183,7 @@ def connection_events(log: Path, database: str, start: int) -> tuple[int, int, l
     Also every line that is not a statement (connections, errors), for a
     failure message.
     """
-    with log.open("rb") as text:
-        text.seek(start)
-        lines = text.read().decode(errors="replace").splitlines()
+    lines = log_lines_since(log, start)
     opened = [
         line
         for line in lines
