@@ -57,7 +57,7 @@ def move_alternatives(options: dict[str, dict[str, list[str]]]) -> None:
         for entry in answers[CHOSEN[option]]:
             source, destination = parse(entry)
             if destination is not None and source.exists():
-                source.rename(destination)
+                source.replace(destination)  # replace: overwrites on Windows too
 
 
 NEXT_STEPS = """

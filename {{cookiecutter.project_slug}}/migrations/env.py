@@ -14,10 +14,15 @@ its own transaction; ``alembic -x tenant=ID ...`` works on one. Autogenerate
 compares the models with one schema (that tenant, else the first); ``alembic
 check`` compares every one.
 
-Every transaction also runs with ``lock_timeout`` set from
-``DATABASE_MIGRATION_LOCK_TIMEOUT``. A migration that cannot get its lock
-fails and rolls back; it does not queue every request behind it. Statements
-may run for ``DATABASE_JOB_TIMEOUT`` (the session manager's ``job`` bounds).
+Each transaction first takes the schema's migration lock, so that runners
+started at once migrate one after the other (``db/migration_lock.py``), then
+runs with ``lock_timeout`` set from ``DATABASE_MIGRATION_LOCK_TIMEOUT``: a
+migration that cannot get a table's lock fails and rolls back; it does not
+queue every request behind it. Statements may run for ``DATABASE_JOB_TIMEOUT``
+(the session manager's ``job`` bounds).
+
+A database that cannot be reached, or settings that cannot be honoured, end
+the command with one line (``FAILED: ...``) outside production.
 """
 
 import asyncio
@@ -26,22 +31,31 @@ from logging.config import fileConfig
 
 from alembic import context
 from alembic.util import CommandError
-from sqlalchemy import Connection, Select, func, select, true
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateSchema
 
 from {{ cookiecutter.package_name }}.config import (
     Settings,
+    SettingsError,
     get_settings,
 )
 from {{ cookiecutter.package_name }}.db import (
     DatabaseSessionManager,
     set_local_search_path,
 )
-from {{ cookiecutter.package_name }}.db.deadlines import milliseconds
-from {{ cookiecutter.package_name }}.models import Base
-
-LOCK_NOT_AVAILABLE = "55P03"
+from {{ cookiecutter.package_name }}.db.failures import (
+    DatabaseUnavailableError,
+)
+from {{ cookiecutter.package_name }}.db.migration_lock import (
+    LOCK_NOT_AVAILABLE,
+    set_local_lock_timeout,
+    take_migration_lock,
+    waited_too_long,
+)
+from {{ cookiecutter.package_name }}.models import (
+    Base,
+)
 
 config = context.config
 if config.cmd_opts is not None and config.config_file_name is not None:
@@ -49,7 +63,11 @@ if config.cmd_opts is not None and config.config_file_name is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
-settings: Settings = config.attributes.get("settings") or get_settings()
+try:
+    settings: Settings = config.attributes.get("settings") or get_settings()
+except SettingsError as exc:
+    msg = f"configuration error: {exc}"
+    raise CommandError(msg) from None
 tenant: str | None = config.attributes.get("tenant") or context.get_x_argument(
     as_dictionary=True
 ).get("tenant")
@@ -67,18 +85,16 @@ def target_schemas() -> list[str | None]:
     return schemas
 
 
-def set_local_lock_timeout(seconds: float) -> Select[tuple[str]]:
-    """``set_config('lock_timeout', ...)`` for the current transaction only."""
-    return select(func.set_config("lock_timeout", milliseconds(seconds), true()))
-
-
 def migrate(schema: str | None) -> None:
     """Run the migrations in one transaction, inside ``schema`` when one is named."""
     if schema is not None:
         logger.info("schema %s", schema)
     timeout = settings.database_migration_lock_timeout
+    wait = settings.database_migration_wait_timeout
     try:
         with context.begin_transaction():
+            context.execute(set_local_lock_timeout(wait))
+            context.execute(take_migration_lock(schema))
             context.execute(set_local_lock_timeout(timeout))
             if schema is not None:
                 context.execute(CreateSchema(schema, if_not_exists=True))
@@ -88,6 +104,13 @@ def migrate(schema: str | None) -> None:
         if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
             raise
         where = f"schema {schema}" if schema else "the database"
+        if waited_too_long(exc.statement):
+            msg = (
+                f"migration of {where} rolled back: another migration of it was still running"
+                f" after DATABASE_MIGRATION_WAIT_TIMEOUT={wait:g} s. Run it again when that"
+                " one has finished (see pg_stat_activity)."
+            )
+            raise CommandError(msg) from exc
         statement = (exc.statement or "").strip().splitlines()[0]
         msg = (
             f"migration of {where} rolled back: a lock was not granted within"
@@ -117,12 +140,18 @@ def run_migrations(connection: Connection, schema: str | None) -> None:
 
 async def run_migrations_online() -> None:
     """Migrate every target schema over one connection of a short-lived engine."""
-    async with (
-        DatabaseSessionManager(settings, job=True) as db,
-        db.engine.connect() as connection,
-    ):
-        for schema in target_schemas():
-            await connection.run_sync(run_migrations, schema)
+    try:
+        async with (
+            DatabaseSessionManager(settings, job=True) as db,
+            db.engine.connect() as connection,
+        ):
+            for schema in target_schemas():
+                await connection.run_sync(run_migrations, schema)
+    except DatabaseUnavailableError as exc:
+        if settings.environment == "production":
+            raise
+        msg = f"cannot reach the database: {exc}"
+        raise CommandError(msg) from None
 
 
 if context.is_offline_mode():

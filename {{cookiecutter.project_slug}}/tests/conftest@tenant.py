@@ -1,15 +1,28 @@
 """Tenant overrides of ``tests/fixtures.py``.
 
-Tests work as tenant ``alpha`` unless a request names another in ``X-Tenant``;
-``beta`` exists too, for the isolation tests.
+Two tenants are served and migrated, ``alpha`` and ``beta``. Nothing sets a
+tenant for a whole test: requests name theirs in ``X-Tenant`` (``alpha``, from
+``client_headers``), the test's own ``session`` is bound to ``alpha``, jobs get
+``--tenant alpha`` (``scope_arguments``), and other code enters ``alpha`` with
+``test_scope()``. So a router mounted without the
+tenant dependency finds no table, and fails its tests as it would in production.
 """
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
+from functools import partial
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.tenancy import tenant_context
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
+from {{ cookiecutter.package_name }}.tenancy import (
+    bind_to_tenant,
+    tenant_context,
+)
+
 from tests.fixtures import make_test_settings, prepare_database
 
 TENANT = "alpha"
@@ -22,14 +35,28 @@ async def settings() -> Settings:
     return await prepare_database(make_test_settings(tenants=[TENANT, OTHER_TENANT]))
 
 
-@pytest.fixture(autouse=True)
-def in_tenant() -> Iterator[str]:
-    """Every test, and the app it calls in-process, works in ``alpha`` by default."""
-    with tenant_context(TENANT) as tenant:
-        yield tenant
+@pytest.fixture
+async def session(
+    test_sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A session for the test's own setup and checks, in tenant ``alpha``."""
+    async with test_sessionmaker() as session:
+        yield bind_to_tenant(session, TENANT)
 
 
 @pytest.fixture
 def client_headers() -> dict[str, str]:
     """Every test request names tenant ``alpha``."""
     return {"X-Tenant": TENANT}
+
+
+@pytest.fixture
+def test_scope() -> Callable[[], AbstractContextManager[object]]:
+    """``with test_scope():`` works in tenant ``alpha``."""
+    return partial(tenant_context, TENANT)
+
+
+@pytest.fixture
+def scope_arguments() -> list[str]:
+    """Jobs run for tenant ``alpha``."""
+    return ["--tenant", TENANT]

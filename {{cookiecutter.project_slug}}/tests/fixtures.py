@@ -12,12 +12,15 @@ development, the run uses the embedded PostgreSQL of ``devdb.py``.
 Each test runs inside one outer transaction that is rolled back at the end.
 Sessions join it with ``join_transaction_mode="create_savepoint"``: an
 application ``commit()`` or ``rollback()`` only ends a SAVEPOINT, so a test's
-own setup survives whatever the endpoint does.
+own setup survives whatever the endpoint does. The app's read sessions stay
+read sessions there (``ReadOnlySession``): a route that writes through
+``DbReadSession`` fails its tests as it would fail in production.
 """
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +30,29 @@ from alembic.config import Config
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
 from {{ cookiecutter.package_name }}.db import (
     DatabaseSessionManager,
     get_db,
     get_read_db,
 )
+from {{ cookiecutter.package_name }}.db.provision import (
+    create_database_if_missing,
+)
+from {{ cookiecutter.package_name }}.db.read_only import (
+    ReadOnlySession,
+)
 from {{ cookiecutter.package_name }}.devdb import (
     embedded_applies,
     embedded_database,
 )
-from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.main import (
+    create_app,
+)
 
 PROJECT_ROOT = Path(__file__).parent.parent
 
@@ -53,22 +65,6 @@ def make_test_settings(**overrides: Any) -> Settings:
         test_url = configured.set(database=f"{configured.database}_test")
         url = test_url.render_as_string(hide_password=False)
     return Settings(**overrides, environment="test", database_url=url)
-
-
-async def _create_database_if_missing(settings: Settings) -> None:
-    url = settings.database_url_object
-    admin = Settings(
-        database_url=url.set(database="postgres").render_as_string(hide_password=False)
-    )
-    async with DatabaseSessionManager(admin) as manager:
-        engine = manager.engine.execution_options(isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            exists = await conn.scalar(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
-            )
-            if not exists:
-                name = conn.dialect.identifier_preparer.quote(url.database or "")
-                await conn.execute(text(f"CREATE DATABASE {name}"))
 
 
 def alembic_config(settings: Settings) -> Config:
@@ -85,7 +81,7 @@ def migrate(settings: Settings, revision: str = "head") -> None:
 
 async def prepare_database(settings: Settings) -> Settings:
     """Create the test database if needed and migrate it to the latest revision."""
-    await _create_database_if_missing(settings)
+    await create_database_if_missing(settings)
     await asyncio.to_thread(migrate, settings)
     return settings
 
@@ -151,6 +147,17 @@ def test_sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSe
 
 
 @pytest.fixture
+def test_read_sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """Read sessions in the test's transaction: any flush or write statement raises."""
+    return async_sessionmaker(
+        bind=connection,
+        expire_on_commit=False,
+        join_transaction_mode="create_savepoint",
+        sync_session_class=ReadOnlySession,
+    )
+
+
+@pytest.fixture
 async def session(
     test_sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
@@ -166,9 +173,22 @@ def client_headers() -> dict[str, str]:
 
 
 @pytest.fixture
+def test_scope() -> Callable[[], AbstractContextManager[object]]:
+    """Where a test's own sessions work: ``with test_scope(): ...`` (here, anywhere)."""
+    return nullcontext
+
+
+@pytest.fixture
+def scope_arguments() -> list[str]:
+    """Command-line arguments that say where a job works (none needed here)."""
+    return []
+
+
+@pytest.fixture
 async def client(
     settings: Settings,
     test_sessionmaker: async_sessionmaker[AsyncSession],
+    test_read_sessionmaker: async_sessionmaker[AsyncSession],
     client_headers: dict[str, str],
 ) -> AsyncIterator[AsyncClient]:
     """An HTTP client for the app, whose sessions join the test's transaction."""
@@ -178,8 +198,12 @@ async def client(
         async with test_sessionmaker() as session:
             yield session
 
+    async def get_test_read_db() -> AsyncIterator[AsyncSession]:
+        async with test_read_sessionmaker() as session:
+            yield session
+
     app.dependency_overrides[get_db] = get_test_db
-    app.dependency_overrides[get_read_db] = get_test_db
+    app.dependency_overrides[get_read_db] = get_test_read_db
     async with (
         LifespanManager(app) as manager,
         AsyncClient(

@@ -10,7 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import QueuePool
 
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
 from {{ cookiecutter.package_name }}.db import (
     DatabaseSessionManager,
     DbSession,
@@ -18,7 +20,9 @@ from {{ cookiecutter.package_name }}.db import (
 from {{ cookiecutter.package_name }}.db.admission import (
     Admission,
 )
-from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.main import (
+    create_app,
+)
 
 
 async def test_waiters_are_admitted_in_arrival_order() -> None:

@@ -5,17 +5,25 @@ import logging
 import pytest
 from asgi_lifespan import LifespanManager
 
-from {{ cookiecutter.package_name }}.cli.__main__ import run
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
+from {{ cookiecutter.package_name }}.cli.__main__ import (
+    run,
+)
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
+from {{ cookiecutter.package_name }}.db import (
+    DatabaseSessionManager,
+)
 from {{ cookiecutter.package_name }}.db.budget import (
     ConnectionBudgetExceededError,
     check_budget,
     read_budget,
 )
-from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.main import (
+    # Far more workers than any server allows connections for.
+    create_app,
+)
 
-# Far more workers than any server allows connections for.
 TOO_MANY_WORKERS = 10_000
 
 

@@ -7,8 +7,12 @@ import sys
 
 import pytest
 
-from {{ cookiecutter.package_name }}.cli.__main__ import run
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.cli.__main__ import (
+    run,
+)
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
 
 
 async def test_check_db_reports_server_schema_and_pool(

@@ -4,9 +4,16 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
-from {{ cookiecutter.package_name }}.errors import is_unavailable
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
+from {{ cookiecutter.package_name }}.db import (
+    DatabaseSessionManager,
+    DatabaseUnavailableError,
+)
+from {{ cookiecutter.package_name }}.errors import (
+    is_unavailable,
+)
 
 SLEEP = text("SELECT pg_sleep(1)")
 CURRENT_SETTING = text("SELECT current_setting(:name)")
@@ -51,8 +58,9 @@ async def test_past_the_client_deadline_the_connection_is_dropped(settings: Sett
             await session.execute(text("SELECT 1"))
         assert invalidated == []
         async with manager.session() as session:
-            with pytest.raises(TimeoutError):
+            with pytest.raises(DatabaseUnavailableError, match="client deadline") as dropped:
                 await session.execute(SLEEP)
+        assert isinstance(dropped.value.__cause__, TimeoutError)  # answered with 503
         async with manager.session() as session:
             assert await session.scalar(text("SELECT 1")) == 1  # a fresh connection
     assert [type(exc) for exc in invalidated] == [TimeoutError]

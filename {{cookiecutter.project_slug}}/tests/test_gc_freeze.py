@@ -4,11 +4,15 @@ import gc
 
 from asgi_lifespan import LifespanManager
 
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
 from {{ cookiecutter.package_name }}.gc_freeze import (
     freeze_startup_objects,
 )
-from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.main import (
+    create_app,
+)
 
 
 async def test_startup_freezes_once(settings: Settings) -> None:

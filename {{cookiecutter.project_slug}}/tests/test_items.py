@@ -7,7 +7,9 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from {{ cookiecutter.package_name }}.items.models import Item
+from {{ cookiecutter.package_name }}.items.models import (
+    Item,
+)
 
 
 async def create(client: AsyncClient, **fields: Any) -> dict[str, Any]:

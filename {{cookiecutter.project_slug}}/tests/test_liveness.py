@@ -5,8 +5,12 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
+from {{ cookiecutter.package_name }}.db import (
+    DatabaseSessionManager,
+)
 
 BACKEND_PID = text("SELECT pg_backend_pid()")
 

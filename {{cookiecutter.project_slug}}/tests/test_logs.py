@@ -18,13 +18,23 @@ from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.db import DbSession
-from {{ cookiecutter.package_name }}.errors import REQUEST_ID_HEADER
-from {{ cookiecutter.package_name }}.logs import configure_logging
-from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
+from {{ cookiecutter.package_name }}.db import (
+    DbSession,
+)
+from {{ cookiecutter.package_name }}.logs import (
+    configure_logging,
+)
+from {{ cookiecutter.package_name }}.main import (
+    create_app,
+)
+from {{ cookiecutter.package_name }}.request_id import (
+    # A bound parameter's value: it must never reach the log.
+    REQUEST_ID_HEADER,
+)
 
-# A bound parameter's value: it must never reach the log.
 HIDDEN_VALUE = "s3cret-parameter-value"
 SLOW_QUERY_MS = 50.0
 # Probe routes that fail: each answers 500 and logs one error line.
@@ -41,6 +51,10 @@ def probe_app(settings: Settings) -> FastAPI:
             text("SELECT pg_sleep(:delay), CAST(:hidden AS text)"),
             {"delay": SLOW_QUERY_MS * 2 / 1000, "hidden": HIDDEN_VALUE},
         )
+
+    @app.get("/probe/sleep")
+    async def sleep(session: DbSession) -> None:
+        await session.execute(text("SELECT pg_sleep(2)"))
 
     @app.get("/probe/bad-sql")
     async def bad_sql(session: DbSession) -> None:
@@ -151,6 +165,24 @@ async def test_a_slow_query_is_logged_with_its_statement_and_never_its_parameter
     assert "pg_sleep" in slow[0]["statement"]
     assert slow[0]["duration_ms"] >= SLOW_QUERY_MS
     assert HIDDEN_VALUE not in "\n".join(lines)
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_a_slow_query_cancelled_by_the_server_deadline_is_logged_too(
+    json_settings: Settings,
+) -> None:
+    """The slowest statements of all, those ``statement_timeout`` cancels, show their SQL."""
+    deadline = SLOW_QUERY_MS * 3 / 1000
+    cancelling = json_settings.model_copy(update={"database_statement_timeout": deadline})
+    ids, lines = await serve(cancelling, ("/probe/sleep", {}))
+
+    records = [json.loads(line) for line in lines]
+    slow = [r for r in records if r["logger"].endswith("slow_queries")]
+    assert len(slow) == 1, records
+    assert slow[0]["error"] == "QueryCanceledError"
+    assert slow[0]["request_id"] == ids[0]
+    assert "pg_sleep" in slow[0]["statement"]
+    assert slow[0]["duration_ms"] >= deadline * 1000
 
 
 @pytest.mark.usefixtures("restore_logging")

@@ -2,7 +2,10 @@
 
 from alembic import command
 
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
+
 from tests.fixtures import alembic_config
 
 

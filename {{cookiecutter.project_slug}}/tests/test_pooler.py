@@ -7,8 +7,12 @@ mechanism against the test server directly.
 import pytest
 from sqlalchemy import text
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
+from {{ cookiecutter.package_name }}.db import (
+    DatabaseSessionManager,
+)
 
 SESSION_DEFAULT = text("SELECT reset_val FROM pg_settings WHERE name = 'search_path'")
 CURRENT = text("SELECT current_setting('search_path')")

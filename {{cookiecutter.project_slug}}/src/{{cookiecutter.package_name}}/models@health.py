@@ -3,6 +3,8 @@
 Alembic's ``env.py`` imports this module; add new model modules here.
 """
 
-from {{ cookiecutter.package_name }}.db import Base
+from {{ cookiecutter.package_name }}.db import (
+    Base,
+)
 
 __all__ = ["Base"]

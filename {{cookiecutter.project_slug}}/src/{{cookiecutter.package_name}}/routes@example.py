@@ -6,10 +6,19 @@ from {{ cookiecutter.package_name }} import (
     api,
     health,
 )
-from {{ cookiecutter.package_name }}.items import router as items
+from {{ cookiecutter.package_name }}.items import (
+    router as items,
+)
+from {{ cookiecutter.package_name }}.responses import (
+    include_api_router,
+)
 
 router = APIRouter()
 router.include_router(health.router)
-router.include_router(
-    items.router, prefix=api.PREFIX, dependencies=api.DEPENDENCIES, responses=api.RESPONSES
+include_api_router(
+    router,
+    items.router,
+    prefix=api.PREFIX,
+    dependencies=api.DEPENDENCIES,
+    responses=api.RESPONSES,
 )

@@ -2,7 +2,9 @@
 
 from fastapi import APIRouter
 
-from {{ cookiecutter.package_name }} import health
+from {{ cookiecutter.package_name }} import (
+    health,
+)
 
 router = APIRouter()
 router.include_router(health.router)

@@ -1,10 +1,9 @@
 """Where the tables live: one schema per tenant, ``tenant_<id>``.
 
-Requests name their tenant (see ``tenancy.py``); migrations run once per tenant
-schema. Connections start with an empty ``search_path``, so outside a tenant an
-unqualified table name fails instead of reaching another tenant's tables. A
-script or job that works for one tenant sets ``TENANT``: its connections then
-start in that tenant's schema.
+Requests name their tenant (see ``tenancy.py``), jobs take ``--tenant``, and
+migrations run once per tenant schema. Connections start with an empty
+``search_path``, so outside a tenant an unqualified table name fails instead
+of reaching another tenant's tables.
 """
 
 import re
@@ -14,6 +13,8 @@ from pydantic import AfterValidator, BaseModel, field_validator
 from pydantic_settings import NoDecode
 
 _TENANT_ID = re.compile(r"[a-z][a-z0-9_]{0,48}")
+# The same rule for the OpenAPI document (X-Tenant).
+TENANT_ID_PATTERN = f"^{_TENANT_ID.pattern}$"
 
 
 def validate_tenant_id(tenant: str) -> str:
@@ -36,7 +37,6 @@ class SchemaSettings(BaseModel):
     """The tenants this service serves (``TENANTS=acme,globex``)."""
 
     tenants: Annotated[list[TenantId], NoDecode] = []
-    tenant: TenantId | None = None
 
     @field_validator("tenants", mode="before")
     @classmethod
@@ -51,5 +51,5 @@ class SchemaSettings(BaseModel):
         return [tenant_schema(name) for name in tenants]
 
     def schema_server_settings(self) -> dict[str, str]:
-        """Connections start in ``TENANT``'s schema if set, else in no schema at all."""
-        return {"search_path": tenant_schema(self.tenant) if self.tenant else ""}
+        """Connections start in no schema at all: only a tenant's session names one."""
+        return {"search_path": ""}

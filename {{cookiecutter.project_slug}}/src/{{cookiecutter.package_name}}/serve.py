@@ -12,7 +12,9 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from {{ cookiecutter.package_name }}.config import get_settings
+from {{ cookiecutter.package_name }}.config import (
+    settings_or_exit,
+)
 from {{ cookiecutter.package_name }}.logs import (
     configure_logging,
     route_server_logs,
@@ -29,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on")  # noqa: S104
     parser.add_argument("--port", type=int, default=8000, help="port to listen on")
     args = parser.parse_args(argv)
-    settings = get_settings()
+    settings = settings_or_exit()
     configure_logging(settings)
     route_server_logs()
     uvicorn.run(

@@ -33,7 +33,9 @@ from opentelemetry.util.http import (
     get_custom_headers,
 )
 
-from {{ cookiecutter.package_name }}.errors import REQUEST_ID_HEADER
+from {{ cookiecutter.package_name }}.request_id import (
+    REQUEST_ID_HEADER,
+)
 
 # Where installed packages register their span exporters, by name.
 EXPORTER_ENTRY_POINTS = "opentelemetry_traces_exporter"

@@ -1,18 +1,26 @@
 """Schema-per-tenant: each request works in the schema of the tenant it names.
 
 A request names its tenant in the ``X-Tenant`` header, which must be on the
-``TENANTS`` allow-list: a missing or malformed header is a 400, an unknown
-tenant a 404, and neither ever reaches a default schema.
+``TENANTS`` allow-list: a missing or malformed header is a 422, an unknown
+tenant a 404, and neither ever reaches a default schema. The header is
+trusted as sent: put the service behind a gateway that sets it from the
+caller's identity, never one that passes a client's header through.
 
-Every transaction a session begins inside a tenant puts the tenant's schema
-into every table name it sends: SQLAlchemy's ``schema_translate_map`` on the
-session's connection, which costs no statement and stays on that connection
-object alone, never on the pooled connection. A commit in the middle of a
-request keeps the tenant: the next transaction gets it again.
+Every transaction puts the session's tenant schema into every table name it
+sends: SQLAlchemy's ``schema_translate_map`` on the session's connection,
+which costs no statement and stays on that connection object alone, never on
+the pooled connection. A commit in the middle of a request keeps the tenant.
 
-Connections keep their empty ``search_path``, so SQL written by hand
-(``text()``) sees no table at all inside or outside a tenant: name tables
-through the models or Core ``Table`` objects.
+A session belongs to one tenant: the one it first works in (or is bound to
+with ``bind_to_tenant``). Entering ``tenant_context`` for another tenant while
+such a session is open, or using the session under another tenant, raises
+``TenantSwitchError``: otherwise its open transaction would keep writing to
+the first tenant, and its identity map would hand back the first tenant's
+objects. Open a new session inside the new tenant instead.
+
+Connections keep an empty ``search_path``, so SQL written by hand (``text()``)
+sees no table at all inside or outside a tenant: name tables through the
+models or Core ``Table`` objects.
 """
 
 from collections.abc import AsyncIterator, Iterator
@@ -23,49 +31,98 @@ from typing import Annotated
 from fastapi import Header, HTTPException, status
 from sqlalchemy import Connection
 from sqlalchemy.event import listens_for
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from {{ cookiecutter.package_name }}.db import SessionManager
+from {{ cookiecutter.package_name }}.db import (
+    SessionManager,
+)
+from {{ cookiecutter.package_name }}.db.manager import (
+    OPEN_SESSION,
+)
 from {{ cookiecutter.package_name }}.schema import (
+    TENANT_ID_PATTERN,
     tenant_schema,
-    validate_tenant_id,
 )
 
 _current_schema: ContextVar[str | None] = ContextVar("tenant_schema", default=None)
+BOUND_SCHEMA = "tenant_schema"
+
+
+class TenantSwitchError(RuntimeError):
+    """A session of one tenant was about to work in another."""
+
+
+def _refuse_switch(bound: str, wanted: str) -> TenantSwitchError:
+    return TenantSwitchError(
+        f"this session works in {bound}; it cannot work in {wanted} too:"
+        " close it (commit or roll back first) and open a new session in the new tenant"
+    )
 
 
 @contextmanager
 def tenant_context(tenant: str) -> Iterator[str]:
     """Work in ``tenant``'s schema until the block ends (requests, jobs, tests)."""
-    token = _current_schema.set(tenant_schema(tenant))
+    schema = tenant_schema(tenant)
+    session = OPEN_SESSION.get()
+    bound = session.info.get(BOUND_SCHEMA) if session is not None else None
+    if bound is not None and bound != schema:
+        raise _refuse_switch(bound, schema)
+    token = _current_schema.set(schema)
     try:
         yield tenant
     finally:
         _current_schema.reset(token)
 
 
+def bind_to_tenant(session: AsyncSession, tenant: str) -> AsyncSession:
+    """Make ``session`` work in ``tenant``, whatever ``tenant_context`` says (tests, jobs)."""
+    schema = tenant_schema(tenant)
+    bound = session.info.setdefault(BOUND_SCHEMA, schema)
+    if bound != schema:
+        raise _refuse_switch(bound, schema)
+    return session
+
+
 @listens_for(Session, "after_begin")
 def _enter_tenant_schema(
-    _session: Session, _transaction: SessionTransaction, connection: Connection
+    session: Session, _transaction: SessionTransaction, connection: Connection
 ) -> None:
-    schema = _current_schema.get()
+    current = _current_schema.get()
+    bound = session.info.get(BOUND_SCHEMA)
+    if bound is not None and current is not None and bound != current:
+        raise _refuse_switch(bound, current)
+    schema = bound or current
     if schema is not None:
-        # Tables without a schema (every model's) are sent as "<schema>".<table>.
-        connection.execution_options(schema_translate_map={None: schema})
+        session.info[BOUND_SCHEMA] = schema
+    # Tables without a schema (every model's) are sent as "<schema>".<table>; outside
+    # a tenant, as they are (no table is on the empty search_path).
+    connection.execution_options(schema_translate_map={None: schema} if schema else None)
+
+
+@listens_for(Session, "before_flush")
+def _flush_in_own_tenant(session: Session, *_: object) -> None:
+    current = _current_schema.get()
+    bound = session.info.get(BOUND_SCHEMA)
+    if bound is not None and current is not None and bound != current:
+        raise _refuse_switch(bound, current)
+
+
+TenantHeader = Annotated[
+    str,
+    Header(
+        alias="X-Tenant",
+        description="The tenant to work in (one of the service's TENANTS)",
+        pattern=TENANT_ID_PATTERN,
+    ),
+]
 
 
 async def use_request_tenant(
-    manager: SessionManager,
-    x_tenant: Annotated[str | None, Header(description="The tenant to work in")] = None,
+    manager: SessionManager, x_tenant: TenantHeader
 ) -> AsyncIterator[str]:
     """Run the request in the tenant named by ``X-Tenant``."""
-    if x_tenant is None:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="The X-Tenant header is required")
-    try:
-        tenant = validate_tenant_id(x_tenant)
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"X-Tenant: {exc}") from None
-    if tenant not in manager.settings.tenants:
+    if x_tenant not in manager.settings.tenants:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Unknown tenant")
-    with tenant_context(tenant):
-        yield tenant
+    with tenant_context(x_tenant):
+        yield x_tenant

@@ -6,9 +6,21 @@ import sys
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from {{ cookiecutter.package_name }}.cli.base import Command
-from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
-from {{ cookiecutter.package_name }}.db.budget import read_budget
+from {{ cookiecutter.package_name }}.cli.base import (
+    Command,
+)
+from {{ cookiecutter.package_name }}.db import (
+    DatabaseSessionManager,
+)
+from {{ cookiecutter.package_name }}.db.budget import (
+    read_budget,
+)
+from {{ cookiecutter.package_name }}.db.failures import (
+    DatabaseUnavailableError,
+)
+from {{ cookiecutter.package_name }}.db.redaction import (
+    describe,
+)
 
 QUERY = text(
     "SELECT current_setting('server_version') AS version, current_database() AS database,"
@@ -24,8 +36,11 @@ async def check_db(manager: DatabaseSessionManager, _args: argparse.Namespace) -
         async with manager.session() as session:
             row = (await session.execute(QUERY)).one()
         budget = await read_budget(manager)
-    except (OSError, TimeoutError, SQLAlchemyError) as exc:
-        print(f"cannot reach {url}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except DatabaseUnavailableError as exc:
+        print(f"cannot reach {url}: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, SQLAlchemyError) as exc:
+        print(f"cannot reach {url}: {describe(exc)}", file=sys.stderr)
         return 1
     pool = manager.engine.pool
     verdict = "fits" if budget.fits else "EXCEEDED"

@@ -7,8 +7,12 @@ Each public module of this package may define ``COMMANDS``, a sequence of
 import importlib
 import pkgutil
 
-from {{ cookiecutter.package_name }} import cli
-from {{ cookiecutter.package_name }}.cli.base import Command
+from {{ cookiecutter.package_name }} import (
+    cli,
+)
+from {{ cookiecutter.package_name }}.cli.base import (
+    Command,
+)
 
 
 def discover() -> list[Command]:

@@ -6,6 +6,7 @@ serves this run and stops with it. Otherwise the configured database is used.
 """
 
 import argparse
+import asyncio
 import os
 import signal
 import subprocess
@@ -14,9 +15,22 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from types import FrameType
 
-from {{ cookiecutter.package_name }}.cli.base import Command
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
+from {{ cookiecutter.package_name }}.cli.base import (
+    Command,
+)
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+    settings_or_exit,
+)
+from {{ cookiecutter.package_name }}.db import (
+    DatabaseSessionManager,
+)
+from {{ cookiecutter.package_name }}.db.failures import (
+    DatabaseUnavailableError,
+)
+from {{ cookiecutter.package_name }}.db.provision import (
+    create_database_if_missing,
+)
 from {{ cookiecutter.package_name }}.devdb import (
     embedded_applies,
     embedded_database,
@@ -48,12 +62,23 @@ def _serve(command: Sequence[str], env: dict[str, str]) -> int:
     return 128 - code if code < 0 else code
 
 
+def database_ready(settings: Settings) -> bool:
+    """Create the configured database if it is missing; say in one line why it cannot be."""
+    try:
+        if asyncio.run(create_database_if_missing(settings)):
+            print(f"Created the database {settings.database_url_object.database}")
+    except DatabaseUnavailableError as exc:
+        print(f"dev: cannot reach the database: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def serve_dev(fastapi_args: Sequence[str] = ()) -> int:
     """Pick the database, migrate it, serve with reload; return the exit code."""
     # Until the server runs, these unwind like Ctrl-C, stopping what was started.
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.default_int_handler)
-    settings = Settings()
+    settings = settings_or_exit()
     env = dict(os.environ)
     try:
         with ExitStack() as stack:
@@ -61,6 +86,8 @@ def serve_dev(fastapi_args: Sequence[str] = ()) -> int:
                 database = settings.database_url_object.database or "postgres"
                 env["DATABASE_URL"] = stack.enter_context(embedded_database(database))
                 print(f"No database configured or answering: embedded PostgreSQL ({database})")
+            elif not database_ready(settings):
+                return 1
             migrate = subprocess.run(
                 [sys.executable, "-m", "alembic", "upgrade", "head"], env=env, check=False
             )

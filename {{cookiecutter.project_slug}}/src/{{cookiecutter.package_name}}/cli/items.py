@@ -4,9 +4,15 @@ import argparse
 
 from sqlalchemy import delete
 
-from {{ cookiecutter.package_name }}.cli.base import Command
-from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
-from {{ cookiecutter.package_name }}.items.models import Item
+from {{ cookiecutter.package_name }}.cli.base import (
+    Command,
+)
+from {{ cookiecutter.package_name }}.db import (
+    DatabaseSessionManager,
+)
+from {{ cookiecutter.package_name }}.items.models import (
+    Item,
+)
 
 
 def _seed_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +41,12 @@ async def purge_items(manager: DatabaseSessionManager, _args: argparse.Namespace
 
 
 COMMANDS = (
-    Command(name="seed-items", help="create items", job=seed_items, arguments=_seed_arguments),
-    Command(name="purge-items", help="delete every item", job=purge_items),
+    Command(
+        name="seed-items",
+        help="create items",
+        job=seed_items,
+        arguments=_seed_arguments,
+        per_tenant=True,
+    ),
+    Command(name="purge-items", help="delete every item", job=purge_items, per_tenant=True),
 )

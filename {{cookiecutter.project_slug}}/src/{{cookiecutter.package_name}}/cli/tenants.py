@@ -8,8 +8,12 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from {{ cookiecutter.package_name }}.cli.base import Command
-from {{ cookiecutter.package_name }}.db import DatabaseSessionManager
+from {{ cookiecutter.package_name }}.cli.base import (
+    Command,
+)
+from {{ cookiecutter.package_name }}.db import (
+    DatabaseSessionManager,
+)
 from {{ cookiecutter.package_name }}.schema import (
     tenant_schema,
     validate_tenant_id,

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from {{ cookiecutter.package_name }}.db.manager import DatabaseSessionManager
+from {{ cookiecutter.package_name }}.db.failures import (
+    DatabaseUnavailableError,
+)
+from {{ cookiecutter.package_name }}.db.manager import (
+    DatabaseSessionManager,
+)
+from {{ cookiecutter.package_name }}.db.redaction import (
+    describe,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +106,13 @@ async def check_budget(manager: DatabaseSessionManager) -> ConnectionBudget | No
         return None
     try:
         budget = await read_budget(manager)
-    except (OSError, TimeoutError, SQLAlchemyError) as exc:
-        logger.warning("connection budget not checked, the database did not answer: %r", exc)
+    except DatabaseUnavailableError as exc:
+        logger.warning("connection budget not checked, the database did not answer: %s", exc)
+        return None
+    except (TimeoutError, SQLAlchemyError) as exc:
+        logger.warning(
+            "connection budget not checked, the database did not answer: %s", describe(exc)
+        )
         return None
     if budget.fits:
         return budget

@@ -20,6 +20,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from {{ cookiecutter.package_name }}.db.failures import (
+    DatabaseUnavailableError,
+)
+
 
 def milliseconds(seconds: float) -> str:
     """A PostgreSQL duration setting, e.g. ``4000ms``."""
@@ -35,10 +39,22 @@ def server_deadlines(statement_timeout: float, idle_in_transaction: float) -> di
 
 
 def invalidate_on_timeout(engine: AsyncEngine) -> None:
-    """Drop, rather than reuse, a connection whose statement passed the client deadline."""
+    """Drop, rather than reuse, a connection whose statement passed the client deadline.
+
+    The error then becomes ``DatabaseUnavailableError`` (a 503), as does a
+    connection that broke in the middle of a statement (a raw ``OSError`` from
+    the driver): both are the database's trouble, not the caller's.
+    """
 
     @event.listens_for(engine.sync_engine, "handle_error")
-    def _timed_out(context: ExceptionContext) -> None:
-        if isinstance(context.original_exception, TimeoutError):
-            context.is_disconnect = True
-            context.invalidate_pool_on_disconnect = False
+    def _timed_out(context: ExceptionContext) -> BaseException | None:
+        original = context.original_exception
+        if isinstance(original, TimeoutError):
+            reason = "a statement passed the client deadline (DATABASE_COMMAND_TIMEOUT)"
+        elif isinstance(original, OSError):
+            reason = f"the connection broke during a statement ({type(original).__name__})"
+        else:
+            return None
+        context.is_disconnect = True
+        context.invalidate_pool_on_disconnect = False
+        return DatabaseUnavailableError(reason)

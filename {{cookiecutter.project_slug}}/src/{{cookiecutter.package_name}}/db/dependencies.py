@@ -6,7 +6,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from {{ cookiecutter.package_name }}.db.manager import DatabaseSessionManager
+from {{ cookiecutter.package_name }}.db.manager import (
+    DatabaseSessionManager,
+)
 
 
 async def get_sessionmanager(request: Request) -> DatabaseSessionManager:

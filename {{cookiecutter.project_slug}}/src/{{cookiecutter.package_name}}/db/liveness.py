@@ -29,6 +29,10 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from {{ cookiecutter.package_name }}.db.failures import (
+    DatabaseUnavailableError,
+)
+
 CHECKED_IN_AT = "checked_in_at"
 PING = "SELECT 1"
 
@@ -73,9 +77,10 @@ def check_liveness_on_checkout(
         if idle_since is not None and time.monotonic() - idle_since >= ping_after:
             try:
                 ping(dbapi_connection)
-            except TimeoutError:
+            except TimeoutError as exc:
                 # The server does not answer at all: another connection would
                 # wait as long. Fail now (503); the pool drops this one.
-                raise
+                msg = "the database did not answer the liveness ping (DATABASE_COMMAND_TIMEOUT)"
+                raise DatabaseUnavailableError(msg) from exc
             except Exception as exc:
                 raise DeadConnectionError from exc

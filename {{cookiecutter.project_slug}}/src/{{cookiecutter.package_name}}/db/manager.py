@@ -1,111 +1,73 @@
-"""The process's engine and session factory, owned by one object."""
+"""The process's engine and session factories, owned by one object."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
 from {{ cookiecutter.package_name }}.db.admission import (
     Admission,
 )
-from {{ cookiecutter.package_name }}.db.deadlines import (
-    invalidate_on_timeout,
-    server_deadlines,
+from {{ cookiecutter.package_name }}.db.credentials import (
+    PasswordSource,
 )
-from {{ cookiecutter.package_name }}.db.liveness import (
-    check_liveness_on_checkout,
+from {{ cookiecutter.package_name }}.db.engine import (
+    create_engine_for,
 )
-from {{ cookiecutter.package_name }}.db.pooler import (
-    TRANSACTION_POOLER_CONNECT_ARGS,
-    apply_per_transaction,
+from {{ cookiecutter.package_name }}.db.read_only import (
+    READ_ONLY,
+    ReadOnlySession,
 )
-from {{ cookiecutter.package_name }}.db.slow_queries import (
-    log_slow_queries,
+from {{ cookiecutter.package_name }}.db.readiness import (
+    # The innermost session the current task opened through a manager, while it is open.
+    PrimaryCheck,
 )
 
-# A job's client deadline trails the server's, so the server cancels first.
-JOB_CLIENT_MARGIN_SECONDS = 5.0
+OPEN_SESSION: ContextVar[AsyncSession | None] = ContextVar("open_session", default=None)
 
 
 class DatabaseSessionManager:
-    """Owns the async engine (its connection pool) and the session factory.
+    """Owns the async engine (its connection pool) and the session factories.
 
     Create one per process where its lifetime is clear: in the app's lifespan,
     or with ``async with`` in a script. Creating it does not connect; disposing
     it closes every pooled connection.
     """
 
-    def __init__(self, settings: Settings, *, job: bool = False) -> None:
-        """Build the engine and session factory from ``settings``.
+    def __init__(
+        self, settings: Settings, *, job: bool = False, password: PasswordSource | None = None
+    ) -> None:
+        """Build the engine and session factories from ``settings``.
 
         ``job=True`` gives the longer deadline of migrations and command-line
-        jobs (``DATABASE_JOB_TIMEOUT``) instead of a request's.
+        jobs (``DATABASE_JOB_TIMEOUT``) instead of a request's. ``password``
+        supplies the password for each new connection (``db/credentials.py``).
         """
         self.settings = settings
-        if job:
-            server_timeout = settings.database_job_timeout
-            client_timeout = server_timeout + JOB_CLIENT_MARGIN_SECONDS
-        else:
-            server_timeout = settings.database_statement_timeout
-            client_timeout = settings.database_command_timeout
-        connection_settings = {
-            **settings.schema_server_settings(),
-            **server_deadlines(server_timeout, settings.database_idle_in_transaction_timeout),
-        }
-        behind_pgbouncer = settings.database_pooler == "pgbouncer"
-        self.engine: AsyncEngine = create_async_engine(
-            settings.database_url_object,
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_max_overflow,
-            # The connection returned last goes out first: under light load a
-            # few connections stay busy and skip the idle ping (db/liveness.py)
-            # while the rest sit idle, instead of every one idling in turn.
-            pool_use_lifo=True,
-            pool_timeout=settings.database_pool_timeout,
-            pool_recycle=settings.database_pool_recycle,
-            echo=settings.database_echo,
-            # Errors and echoed SQL show the statement, never its parameters.
-            hide_parameters=True,
-            connect_args={
-                "timeout": settings.database_connect_timeout,
-                "command_timeout": client_timeout,
-                "server_settings": {
-                    "application_name": settings.app_name,
-                    **({} if behind_pgbouncer else connection_settings),
-                },
-                **(TRANSACTION_POOLER_CONNECT_ARGS if behind_pgbouncer else {}),
-            },
+        self.engine = create_engine_for(
+            settings.database_url_object, settings, job=job, password=password
         )
-        invalidate_on_timeout(self.engine)
-        if settings.database_pool_pre_ping:
-            check_liveness_on_checkout(
-                self.engine,
-                settings.database_pool_ping_after,
-                ping_in_transaction=behind_pgbouncer,
-            )
-        if settings.database_slow_query_ms:
-            log_slow_queries(self.engine, settings.database_slow_query_ms)
-        if behind_pgbouncer:
-            apply_per_transaction(self.engine, connection_settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # With DATABASE_AUTOCOMMIT_READS (the default), reads run in autocommit:
         # one round trip per query, no BEGIN/ROLLBACK. Not behind PgBouncer,
-        # where the connection settings must travel with every transaction.
-        reads_in_autocommit = settings.database_autocommit_reads and not behind_pgbouncer
-        read_engine = (
-            self.engine.execution_options(isolation_level="AUTOCOMMIT")
-            if reads_in_autocommit
-            else self.engine
+        # where the connection settings must travel with every transaction;
+        # there, and when it is off, a read is a READ ONLY transaction.
+        in_autocommit = settings.database_autocommit_reads and settings.database_pooler == "none"
+        transaction = (
+            {"isolation_level": "AUTOCOMMIT"} if in_autocommit else {"postgresql_readonly": True}
         )
-        self.read_sessionmaker = async_sessionmaker(read_engine, expire_on_commit=False)
+        self.read_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}, **transaction),
+            expire_on_commit=False,
+            sync_session_class=ReadOnlySession,
+        )
+        self.readiness = PrimaryCheck(self.engine)
         # Sessions take turns for the pool's connections (see db/admission.py).
         self.admission = Admission(
             settings.database_pool_size + settings.database_max_overflow,
@@ -131,14 +93,18 @@ class DatabaseSessionManager:
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
-        """Like ``session()``, for endpoints that only read.
+        """A session that only reads: any flush or write statement raises.
 
         With ``DATABASE_AUTOCOMMIT_READS`` (the default; not behind PgBouncer)
         each query runs on its own, as its own snapshot: a read whose queries
-        must agree should use ``session()``.
+        must agree should use ``session()``. See ``db/read_only.py``.
         """
         async with self.admission.slot(), self.read_sessionmaker() as session:
-            yield session
+            token = OPEN_SESSION.set(session)
+            try:
+                yield session
+            finally:
+                OPEN_SESSION.reset(token)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -149,8 +115,11 @@ class DatabaseSessionManager:
         request still returns its connection to the pool.
         """
         async with self.admission.slot(), self.sessionmaker() as session:
+            token = OPEN_SESSION.set(session)
             try:
                 yield session
             except Exception:
                 await session.rollback()
                 raise
+            finally:
+                OPEN_SESSION.reset(token)

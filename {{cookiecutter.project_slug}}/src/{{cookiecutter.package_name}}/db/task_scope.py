@@ -30,7 +30,9 @@ from {{ cookiecutter.package_name }}.db.dependencies import (
     DbSession,
     SessionManager,
 )
-from {{ cookiecutter.package_name }}.db.manager import DatabaseSessionManager
+from {{ cookiecutter.package_name }}.db.manager import (
+    DatabaseSessionManager,
+)
 
 Registry = async_scoped_session[AsyncSession]
 
@@ -75,7 +77,8 @@ async def task_scope(
     """Make ``session`` (or a new one) this task's session until the block ends.
 
     A new session is rolled back on error and closed at the end, like
-    ``manager.session()``; it never commits by itself.
+    ``manager.session()``; it never commits by itself. A session that was
+    handed in stays open: its owner commits or closes it after the block.
     """
     registry = scoped_session(manager)
     if _running_task() is None:
@@ -92,10 +95,7 @@ async def task_scope(
             yield session
         finally:
             _open_scope.reset(token)
-            try:
-                await registry.remove()  # closes the session and forgets this task
-            finally:
-                registry.registry.clear()  # forgotten even if the close was cancelled
+            registry.registry.clear()  # forget this task; the exit stack closes what it opened
 
 
 async def use_task_session(manager: SessionManager, session: DbSession) -> AsyncIterator[None]:

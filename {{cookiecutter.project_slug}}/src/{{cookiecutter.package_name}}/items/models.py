@@ -5,7 +5,9 @@ from datetime import datetime
 from sqlalchemy import DateTime, Identity, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from {{ cookiecutter.package_name }}.db import Base
+from {{ cookiecutter.package_name }}.db import (
+    Base,
+)
 
 NAME_MAX_LENGTH = 100
 DESCRIPTION_MAX_LENGTH = 1000

@@ -11,5 +11,13 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 Responses = dict[int | str, dict[str, Any]]
+CREATED: Responses = {
+    status.HTTP_201_CREATED: {
+        "description": "Created",
+        "headers": {
+            "Location": {"description": "The new item's URL", "schema": {"type": "string"}}
+        },
+    }
+}
 NOT_FOUND: Responses = {status.HTTP_404_NOT_FOUND: {"description": "No item with this id"}}
 CONFLICT: Responses = {status.HTTP_409_CONFLICT: {"description": "An item with this name exists"}}

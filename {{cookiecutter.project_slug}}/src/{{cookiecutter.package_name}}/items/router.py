@@ -4,17 +4,22 @@ Reads take ``DbReadSession`` (autocommit, unless ``DATABASE_AUTOCOMMIT_READS=fal
 writes take ``DbSession`` and commit explicitly.
 """
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.package_name }}.db import (
     DbReadSession,
     DbSession,
 )
-from {{ cookiecutter.package_name }}.items import service
-from {{ cookiecutter.package_name }}.items.models import Item
+from {{ cookiecutter.package_name }}.items import (
+    service,
+)
+from {{ cookiecutter.package_name }}.items.models import (
+    Item,
+)
 from {{ cookiecutter.package_name }}.items.parameters import (
     CONFLICT,
+    CREATED,
     NOT_FOUND,
     ItemId,
     Limit,
@@ -47,11 +52,14 @@ async def list_items(
     return [ItemRead.model_validate(item) for item in items]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=CONFLICT)
-async def create_item(data: ItemCreate, session: DbSession) -> ItemRead:
-    """Create an item."""
+@router.post("", status_code=status.HTTP_201_CREATED, responses=CREATED | CONFLICT)
+async def create_item(
+    data: ItemCreate, session: DbSession, request: Request, response: Response
+) -> ItemRead:
+    """Create an item; ``Location`` gives its URL."""
     item = await service.create_item(session, data)
     await session.commit()
+    response.headers["Location"] = request.app.url_path_for("read_item", item_id=item.id)
     return ItemRead.model_validate(item)
 
 

@@ -6,17 +6,22 @@ in autocommit by default), writes ``TaskSession``; each write commits
 explicitly, and the session dependency only rolls back.
 """
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from {{ cookiecutter.package_name }}.db.task_scope import (
     TaskReadSession,
     TaskSession,
     current_session,
 )
-from {{ cookiecutter.package_name }}.items import service
-from {{ cookiecutter.package_name }}.items.models import Item
+from {{ cookiecutter.package_name }}.items import (
+    service,
+)
+from {{ cookiecutter.package_name }}.items.models import (
+    Item,
+)
 from {{ cookiecutter.package_name }}.items.parameters import (
     CONFLICT,
+    CREATED,
     NOT_FOUND,
     ItemId,
     Limit,
@@ -50,11 +55,14 @@ async def list_items(
     return [ItemRead.model_validate(item) for item in items]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=CONFLICT, dependencies=WRITES)
-async def create_item(data: ItemCreate) -> ItemRead:
-    """Create an item."""
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, responses=CREATED | CONFLICT, dependencies=WRITES
+)
+async def create_item(data: ItemCreate, request: Request, response: Response) -> ItemRead:
+    """Create an item; ``Location`` gives its URL."""
     item = await service.create_item(data)
     await current_session().commit()
+    response.headers["Location"] = request.app.url_path_for("read_item", item_id=item.id)
     return ItemRead.model_validate(item)
 
 

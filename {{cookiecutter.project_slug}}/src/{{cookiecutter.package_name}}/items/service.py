@@ -5,7 +5,9 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from {{ cookiecutter.package_name }}.items.models import Item
+from {{ cookiecutter.package_name }}.items.models import (
+    Item,
+)
 from {{ cookiecutter.package_name }}.items.schemas import (
     ItemCreate,
     ItemUpdate,

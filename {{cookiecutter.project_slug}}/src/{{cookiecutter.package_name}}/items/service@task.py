@@ -8,8 +8,12 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from {{ cookiecutter.package_name }}.db.task_scope import current_session
-from {{ cookiecutter.package_name }}.items.models import Item
+from {{ cookiecutter.package_name }}.db.task_scope import (
+    current_session,
+)
+from {{ cookiecutter.package_name }}.items.models import (
+    Item,
+)
 from {{ cookiecutter.package_name }}.items.schemas import (
     ItemCreate,
     ItemUpdate,

@@ -1,0 +1,112 @@
+"""``DATABASE_URL`` in the forms providers hand out, and what each parameter becomes."""
+
+import ssl
+
+import certifi
+import pytest
+
+from {{ cookiecutter.package_name }}.config.database_url import (
+    DRIVER,
+    hosts_of,
+    parse_database_url,
+)
+from {{ cookiecutter.package_name }}.db.tls import (
+    ssl_argument,
+)
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+asyncpg"])
+def test_every_scheme_gives_the_asyncpg_driver(scheme: str) -> None:
+    url = parse_database_url(f"{scheme}://svc:pw@db.internal:6432/app")
+    assert url.drivername == DRIVER
+    assert (url.username, url.password, url.database) == ("svc", "pw", "app")
+    assert hosts_of(url) == [("db.internal", 6432)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "postgresql://svc:pw@db1:5432,db2:5433/app?target_session_attrs=read-write",
+        "postgresql+asyncpg://svc:pw@/app?host=db1:5432&host=db2:5433&target_session_attrs=read-write",
+    ],
+    ids=["libpq", "sqlalchemy"],
+)
+def test_several_hosts_in_either_form(text: str) -> None:
+    url = parse_database_url(text)
+    assert hosts_of(url) == [("db1", 5432), ("db2", 5433)]
+    assert url.query["target_session_attrs"] == "read-write"
+    assert parse_database_url(url.render_as_string(hide_password=False)) == url
+
+
+def test_hosts_without_a_port_get_5432_and_ipv6_keeps_its_brackets() -> None:
+    url = parse_database_url("postgres://svc@db1,[::1]:6543/app")
+    assert hosts_of(url) == [("db1", 5432), ("::1", 6543)]
+
+
+def test_a_socket_directory_is_a_host() -> None:
+    url = parse_database_url("postgresql://svc@/app?host=/run/postgresql")
+    assert hosts_of(url) == [("/run/postgresql", 5432)]
+
+
+RESERVED_CHARACTERS = "p@ss:w/r%d#"
+
+
+def test_a_percent_encoded_password_is_decoded_and_survives_a_round_trip() -> None:
+    url = parse_database_url("postgres://svc:p%40ss%3Aw%2Fr%25d%23@db/app")
+    assert url.password == RESERVED_CHARACTERS
+    again = parse_database_url(url.render_as_string(hide_password=False))
+    assert again.password == RESERVED_CHARACTERS
+
+
+def test_libpq_parameters_are_kept() -> None:
+    url = parse_database_url(
+        "postgres://svc@db/app?sslmode=verify-full&sslrootcert=/etc/ca.pem"
+        "&connect_timeout=3&application_name=billing"
+    )
+    assert dict(url.query) == {
+        "sslmode": "verify-full",
+        "sslrootcert": "/etc/ca.pem",
+        "connect_timeout": "3",
+        "application_name": "billing",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("postgres://svc@db/app?foo=1", "'foo'"),
+        ("postgres://svc@db/app?options=-c%20search_path%3Dx", "'options'"),
+        ("postgres://svc@db/app?sslmode=verify-fool", "sslmode"),
+        ("postgres://svc@db/app?target_session_attrs=leader", "target_session_attrs"),
+        ("postgres://svc@db/app?connect_timeout=soon", "connect_timeout"),
+        ("postgres://svc@db:99999/app", "port"),
+        ("mysql://svc@db/app", "mysql://"),
+        ("db.internal:5432/app", "not a URL"),
+    ],
+)
+def test_what_cannot_be_honoured_is_refused_by_name(text: str, named: str) -> None:
+    with pytest.raises(ValueError) as refused:  # noqa: PT011 - the message is checked below
+        parse_database_url(text)
+    assert named in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("mode", ["disable", "allow", "prefer"])
+def test_modes_that_may_be_plain_text_are_left_to_asyncpg(mode: str) -> None:
+    assert ssl_argument(mode) == mode
+
+
+def test_require_encrypts_without_checking_the_certificate() -> None:
+    context = ssl_argument("require")
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_NONE
+    assert not context.check_hostname
+
+
+@pytest.mark.parametrize("mode", ["require", "verify-ca", "verify-full"])
+def test_a_root_certificate_is_verified_and_verify_full_checks_the_host(mode: str) -> None:
+    context = ssl_argument(mode, rootcert=certifi.where())
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname is (mode == "verify-full")
+    assert context.cert_store_stats()["x509_ca"] > 0
