@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests import postgres
+from tests import template
 from tests.template import ROOT
 
 
@@ -63,7 +64,8 @@ def install_variant(tmp_path_factory: pytest.TempPathFactory):
     installed: dict[tuple[tuple[str, str], ...], InstalledVariant] = {}
 
     def install(answers: dict[str, str]) -> InstalledVariant:
-        key = tuple(sorted(answers.items()))
+        # Answers left out are the defaults: {} and the defaults spelt out are one project.
+        key = tuple(sorted({**template.DEFAULT_ANSWERS, **answers}.items()))
         if key not in installed:
             output = tmp_path_factory.mktemp("variant")
             installed[key] = InstalledVariant.install(answers, output)

@@ -1,6 +1,7 @@
 """What the template offers, read from its own files, and what each variant must contain."""
 
 import itertools
+import json
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,6 +23,14 @@ OPTION_VALUES: dict[str, list[str]] = {
     "tenancy": ["single", "schema-per-tenant"],
     "ci": ["github", "gitlab", "none"],
     "observability": ["none", "opentelemetry"],
+}
+
+
+# The answers cookiecutter takes when none is given (a choice's first value).
+_QUESTIONS = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
+DEFAULT_ANSWERS: dict[str, str] = {
+    option: value[0] if isinstance(value := _QUESTIONS[option], list) else value
+    for option in OPTION_VALUES
 }
 
 

@@ -141,7 +141,7 @@ def migrate_serve_and_test(
         if answers["include_example_api"] == "y":
             crud_round_trip(app.base_url, {"X-Tenant": "acme"} if tenants else {})
             if tenants:
-                assert httpx.get(f"{app.base_url}/api/items", timeout=10).status_code == 400
+                assert httpx.get(f"{app.base_url}/api/items", timeout=10).status_code == 422
                 other = httpx.get(f"{app.base_url}/api/items", headers={"X-Tenant": "globex"})
                 assert other.json() == []
         app.assert_clean_log()

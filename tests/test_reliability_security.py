@@ -201,7 +201,7 @@ def test_no_secret_is_committed(variant: InstalledVariant, figure) -> None:
         "try:\n"
         "    Settings(_env_file='.env.example', environment='production')\n"
         "except ValidationError as exc:\n"
-        "    print('refused:', 'real password' in str(exc))\n"
+        "    print('refused:', 'USER:PASSWORD placeholders' in str(exc))\n"
         "else:\n"
         "    print('accepted')\n"
     )

@@ -208,6 +208,7 @@ def test_an_over_budget_server_refuses_in_production_and_warns_in_development(
         env = {
             "DATABASE_URL": url,
             "ENVIRONMENT": environment,
+            "DATABASE_ALLOW_PLAINTEXT": "true",  # the test server speaks no TLS
             "WEB_CONCURRENCY": "2",
             "DATABASE_POOL_SIZE": "60",
             "DATABASE_MAX_OVERFLOW": "10",
@@ -244,6 +245,6 @@ def test_an_over_budget_server_refuses_in_production_and_warns_in_development(
                 process.terminate()
             process.wait(timeout=30)
     text = log.read_text()
-    assert "connection budget exceeded: 2 workers (WEB_CONCURRENCY) x 1 replicas" in text, text
+    assert "connection budget exceeded: primary: 2 workers (WEB_CONCURRENCY) x 1 replicas" in text, text
     assert "x 70 (DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW) = 140 connections" in text, text
     assert ("Application startup failed" in text) is (environment == "production"), text

@@ -345,6 +345,7 @@ def test_image_layout_serves_with_workers_and_drains_on_sigterm(
     env = {
         **env,
         "DATABASE_URL": database_url,
+        "DATABASE_ALLOW_PLAINTEXT": "true",  # the test server speaks no TLS
         "PATH": f"{env['PATH'].split(':')[0]}:/usr/bin:/bin",
     }
     compose = yaml.safe_load((project / "compose.yaml").read_text())

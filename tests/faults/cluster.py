@@ -37,8 +37,12 @@ def _bindir() -> Path | None:
 class ThrowawayCluster:
     """initdb + pg_ctl start/stop in a temporary directory, removed by ``destroy()``."""
 
-    def __init__(self) -> None:
-        """Create the cluster (not started)."""
+    def __init__(self, standby_of: "ThrowawayCluster | None" = None) -> None:
+        """Create the cluster (not started): a new one, or a streaming standby of another.
+
+        A standby is a ``pg_basebackup -R`` of the running ``standby_of``: it
+        follows its primary as soon as it starts.
+        """
         bindir = _bindir()
         if bindir is None:
             msg = "No initdb/pg_ctl found (PostgreSQL server binaries or the pgserver package)"
@@ -53,7 +57,20 @@ class ThrowawayCluster:
             shutil.chown(self.root, "postgres")
             shutil.chown(self.socket_dir, "postgres")
         self.port = free_port()
-        self._server("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        if standby_of is None:
+            self._server(
+                "initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"
+            )
+        else:
+            self._server(
+                "pg_basebackup", "-h", "127.0.0.1", "-p", str(standby_of.port), "-U", "postgres",
+                "-D", str(self.data), "-R", "-X", "stream", "--no-sync",
+            )  # fmt: skip
+
+    @property
+    def log(self) -> Path:
+        """The server's log file."""
+        return self.root / "server.log"
 
     @property
     def admin_url(self) -> str:
@@ -81,8 +98,12 @@ class ThrowawayCluster:
         ) + "".join(f" -c {name}={value}" for name, value in settings.items())
         self._server(
             "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data),
-            "-l", str(self.root / "server.log"), "-o", options,
+            "-l", str(self.log), "-o", options,
         )  # fmt: skip
+
+    def promote(self) -> None:
+        """Make this standby a primary, and wait until it takes writes."""
+        self._server("pg_ctl", "promote", "-w", "-t", "60", "-D", str(self.data))
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (``fast``: roll back and disconnect every client)."""

@@ -76,7 +76,7 @@ async def test_check_db_prints_the_budget_and_fails_over_a_strict_one(
     direct: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert await run(["check-db"], direct) == 0
-    assert "budget:       fits: 1 workers" in capsys.readouterr().out
+    assert "budget:       fits: primary: 1 workers" in capsys.readouterr().out
     assert await run(["check-db"], over_budget(direct, strict=True)) == 1
     assert "budget:       EXCEEDED" in capsys.readouterr().out
 

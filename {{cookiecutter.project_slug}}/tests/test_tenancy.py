@@ -252,7 +252,7 @@ def test_jobs_name_their_tenant_and_it_must_be_served(settings: Settings) -> Non
     async def job(_manager: DatabaseSessionManager, _args: argparse.Namespace) -> int:
         return 0
 
-    parser = argparse.ArgumentParser(exit_on_error=False)
+    parser = argparse.ArgumentParser()
     add_scope_arguments(parser, Command("job", "a job", job, per_tenant=True))
     with pytest.raises(SystemExit):
         parser.parse_args([])

@@ -14,10 +14,11 @@ router = APIRouter(prefix="/health", tags=["health"])
 
 
 class HealthStatus(BaseModel):
-    """Probe answer."""
+    """Probe answer; ``replicas`` gives each read replica's state, when there are any."""
 
     status: str
     detail: str | None = None
+    replicas: dict[str, str] | None = None
 
 
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
@@ -36,10 +37,16 @@ async def live() -> HealthStatus:
     },
 )
 async def ready(manager: SessionManager, response: Response) -> HealthStatus:
-    """The database answers (see ``db/readiness.py``)."""
+    """The primary answers (see ``db/readiness.py``).
+
+    Read replicas are reported, never waited for: while the primary serves,
+    reads fall back to it, so a standby that is down or behind never makes
+    the service unready.
+    """
+    replicas = manager.replicas.states() if manager.replicas is not None else None
     problem = await manager.readiness.problem()
     if problem is not None:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return HealthStatus(status="unavailable", detail="database unavailable")
-    return HealthStatus(status="ok")
+        return HealthStatus(status="unavailable", detail="database unavailable", replicas=replicas)
+    return HealthStatus(status="ok", replicas=replicas)

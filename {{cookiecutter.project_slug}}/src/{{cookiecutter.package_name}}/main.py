@@ -16,6 +16,9 @@ from {{ cookiecutter.package_name }}.db import (
 from {{ cookiecutter.package_name }}.db.budget import (
     check_budget,
 )
+from {{ cookiecutter.package_name }}.db.read_your_writes import (
+    ReadYourWritesMiddleware,
+)
 from {{ cookiecutter.package_name }}.errors import (
     add_error_handlers,
 )
@@ -71,6 +74,8 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
         lifespan=make_lifespan(settings, telemetry),
     )
     add_error_handlers(app)
+    if settings.database_replica_url is not None:
+        app.add_middleware(ReadYourWritesMiddleware)
     telemetry.instrument_app(app)
     app.include_router(router)
     return app

@@ -9,6 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from {{ cookiecutter.package_name }}.db.manager import (
     DatabaseSessionManager,
 )
+from {{ cookiecutter.package_name }}.db.read_your_writes import (
+    remember_commit,
+)
 
 
 async def get_sessionmanager(request: Request) -> DatabaseSessionManager:
@@ -24,9 +27,15 @@ SessionManager = Annotated[DatabaseSessionManager, Depends(get_sessionmanager)]
 
 
 async def get_db(manager: SessionManager) -> AsyncIterator[AsyncSession]:
-    """Yield one session per request; roll back on error, never commit."""
+    """Yield one session per request; roll back on error, never commit.
+
+    With read replicas, a request that committed notes where the primary stood,
+    so that its client's next reads find its writes (``db/read_your_writes.py``).
+    """
     async with manager.session() as session:
         yield session
+        if manager.replicas is not None:
+            await remember_commit(session)
 
 
 # scope="function" closes the session, returning its connection to the pool,

@@ -1,16 +1,14 @@
-"""The process's engine and session factories, owned by one object."""
+"""The process's engines and session factories, owned by one object."""
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }}.config import (
-    Settings,
-)
+from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.db.admission import (
     Admission,
 )
@@ -20,52 +18,77 @@ from {{ cookiecutter.package_name }}.db.credentials import (
 from {{ cookiecutter.package_name }}.db.engine import (
     create_engine_for,
 )
+from {{ cookiecutter.package_name }}.db.failures import (
+    DatabaseUnavailableError,
+)
 from {{ cookiecutter.package_name }}.db.read_only import (
     READ_ONLY,
     ReadOnlySession,
 )
+from {{ cookiecutter.package_name }}.db.read_your_writes import (
+    WriteSession,
+    written_position,
+)
 from {{ cookiecutter.package_name }}.db.readiness import (
-    # The innermost session the current task opened through a manager, while it is open.
     PrimaryCheck,
 )
+from {{ cookiecutter.package_name }}.db.replicas import (
+    Replicas,
+    parse_lsn,
+)
 
+# The innermost session the current task opened through a manager, while it is open.
 OPEN_SESSION: ContextVar[AsyncSession | None] = ContextVar("open_session", default=None)
 
 
 class DatabaseSessionManager:
-    """Owns the async engine (its connection pool) and the session factories.
+    """Owns the async engines (their connection pools) and the session factories.
 
     Create one per process where its lifetime is clear: in the app's lifespan,
-    or with ``async with`` in a script. Creating it does not connect; disposing
-    it closes every pooled connection.
+    or with ``async with`` in a script. Creating it does not connect; entering
+    it starts the read replicas' monitor, if any; leaving it closes every
+    pooled connection.
     """
 
     def __init__(
         self, settings: Settings, *, job: bool = False, password: PasswordSource | None = None
     ) -> None:
-        """Build the engine and session factories from ``settings``.
+        """Build the engines and session factories from ``settings``.
 
         ``job=True`` gives the longer deadline of migrations and command-line
-        jobs (``DATABASE_JOB_TIMEOUT``) instead of a request's. ``password``
-        supplies the password for each new connection (``db/credentials.py``).
+        jobs (``DATABASE_JOB_TIMEOUT``) instead of a request's, and reads on the
+        primary. ``password`` supplies the password for each new connection
+        (``db/credentials.py``).
         """
         self.settings = settings
-        self.engine = create_engine_for(
-            settings.database_url_object, settings, job=job, password=password
+        url = settings.database_url_object
+        self.engine = create_engine_for(url, settings, job=job, password=password)
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=WriteSession
         )
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # With DATABASE_AUTOCOMMIT_READS (the default), reads run in autocommit:
         # one round trip per query, no BEGIN/ROLLBACK. Not behind PgBouncer,
         # where the connection settings must travel with every transaction;
         # there, and when it is off, a read is a READ ONLY transaction.
         in_autocommit = settings.database_autocommit_reads and settings.database_pooler == "none"
-        transaction = (
-            {"isolation_level": "AUTOCOMMIT"} if in_autocommit else {"postgresql_readonly": True}
-        )
+        read_options: dict[str, object] = {
+            READ_ONLY: True,
+            **(
+                {"isolation_level": "AUTOCOMMIT"}
+                if in_autocommit
+                else {"postgresql_readonly": True}
+            ),
+        }
         self.read_sessionmaker = async_sessionmaker(
-            self.engine.execution_options(**{READ_ONLY: True}, **transaction),
+            self.engine.execution_options(**read_options),
             expire_on_commit=False,
             sync_session_class=ReadOnlySession,
+        )
+        replica_url = settings.replica_url_object
+        self.replicas = (
+            Replicas.from_settings(settings, replica_url, url, read_options)
+            if replica_url is not None and not job
+            else None
         )
         self.readiness = PrimaryCheck(self.engine)
         # Sessions take turns for the pool's connections (see db/admission.py).
@@ -76,10 +99,14 @@ class DatabaseSessionManager:
 
     async def close(self) -> None:
         """Close every pooled connection."""
+        if self.replicas is not None:
+            await self.replicas.close()
         await self.engine.dispose()
 
     async def __aenter__(self) -> Self:
         """Use the manager for the duration of a block."""
+        if self.replicas is not None:
+            await self.replicas.start()
         return self
 
     async def __aexit__(
@@ -88,23 +115,53 @@ class DatabaseSessionManager:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Dispose of the engine when the block ends."""
+        """Dispose of the engines when the block ends."""
         await self.close()
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
         """A session that only reads: any flush or write statement raises.
 
-        With ``DATABASE_AUTOCOMMIT_READS`` (the default; not behind PgBouncer)
-        each query runs on its own, as its own snapshot: a read whose queries
-        must agree should use ``session()``. See ``db/read_only.py``.
+        It runs on a read replica when one is up and fresh enough (see
+        ``db/replicas.py``), else on the primary. With
+        ``DATABASE_AUTOCOMMIT_READS`` (the default; not behind PgBouncer) each
+        query runs on its own, as its own snapshot: a read whose queries must
+        agree should use ``session()``. See ``db/read_only.py``.
         """
-        async with self.admission.slot(), self.read_sessionmaker() as session:
+        async with AsyncExitStack() as stack:
+            session = await self._standby_session(stack)
+            if session is None:
+                await stack.enter_async_context(self.admission.slot())
+                session = await stack.enter_async_context(self.read_sessionmaker())
             token = OPEN_SESSION.set(session)
             try:
                 yield session
             finally:
                 OPEN_SESSION.reset(token)
+
+    async def _standby_session(self, stack: AsyncExitStack) -> AsyncSession | None:
+        """A read session on a standby, connected already; ``None`` to read on the primary."""
+        if self.replicas is None:
+            return None
+        written = written_position()
+        try:
+            position = parse_lsn(written) if written else None
+        except ValueError:  # a cookie that is not a position: read on the primary
+            return None
+        standby = self.replicas.choose(position)
+        if standby is None:
+            return None
+        async with AsyncExitStack() as attempt:
+            await attempt.enter_async_context(standby.admission.slot())
+            session = await attempt.enter_async_context(standby.sessionmaker())
+            try:
+                await session.connection()  # a standby that is down gives way to the primary
+            except DatabaseUnavailableError as exc:
+                self.replicas.skip(standby, str(exc))
+                return None
+            stack.push_async_exit(attempt.pop_all())
+            return session
+        return None
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -1,0 +1,91 @@
+"""Read-your-writes: a client's read after its own write never lands on a standby without it.
+
+With read replicas, a request that committed answers with a cookie holding the
+primary's WAL position after its commit (one ``SELECT pg_current_wal_lsn()``
+in autocommit: the only cost, paid by committing requests only). A later read
+by the same client (its cookie sent back) goes to a standby only once that
+standby has replayed past that position (``db/replicas.py``); until then it goes
+to the primary. Clients that keep cookies (browsers, ``httpx.Client``,
+``requests.Session``) get it for free; others read from a standby within the lag
+bound. Without replicas nothing of this runs.
+"""
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+COOKIE = "db_written_lsn"
+COOKIE_MAX_AGE_SECONDS = 300
+COMMITTED = "committed"
+POSITION = text("SELECT pg_current_wal_lsn()::text")
+
+
+@dataclass
+class Writes:
+    """What one request knows of its client's writes."""
+
+    seen: str | None = None  # the position its cookie brought
+    made: str | None = None  # the position after its own commit
+
+
+_writes: ContextVar[Writes | None] = ContextVar("writes", default=None)
+
+
+class WriteSession(Session):
+    """The synchronous session behind write sessions: it notes that it committed."""
+
+
+@event.listens_for(WriteSession, "after_commit")
+def _note_commit(session: Session) -> None:
+    session.info[COMMITTED] = True
+
+
+def written_position() -> str | None:
+    """The WAL position the current request must read at least (its cookie's, if any)."""
+    writes = _writes.get()
+    return None if writes is None else writes.made or writes.seen
+
+
+async def remember_commit(session: AsyncSession) -> None:
+    """After the request's session committed, note the primary's position for its answer."""
+    writes = _writes.get()
+    if writes is None or not session.info.get(COMMITTED):
+        return
+    connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    writes.made = str(await connection.scalar(POSITION))
+
+
+class ReadYourWritesMiddleware:
+    """Carries each client's last write position in a cookie, both ways."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        """Wrap ``app``."""
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request with its client's position at hand."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        writes = Writes(seen=HTTPConnection(scope).cookies.get(COOKIE))
+        token = _writes.set(writes)
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start" and writes.made is not None:
+                MutableHeaders(scope=message).append(
+                    "Set-Cookie",
+                    f"{COOKIE}={writes.made}; Max-Age={COOKIE_MAX_AGE_SECONDS};"
+                    " Path=/; HttpOnly; SameSite=Lax",
+                )
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_cookie)
+        finally:
+            _writes.reset(token)
