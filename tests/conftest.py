@@ -4,8 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests import postgres
-from tests import template
+from tests import postgres, template
 from tests.template import ROOT
 
 

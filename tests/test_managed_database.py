@@ -42,7 +42,15 @@ def tls(tmp_path_factory: pytest.TempPathFactory):
     server.destroy()
 
 
-def url(server: TlsCluster, database: str, query: str, *, scheme: str = "postgres", host: str = "localhost", password: str | None = PASSWORD) -> str:
+def url(
+    server: TlsCluster,
+    database: str,
+    query: str,
+    *,
+    scheme: str = "postgres",
+    host: str = "localhost",
+    password: str | None = PASSWORD,
+) -> str:
     credentials = f"{ROLE}:{quote(password, safe='')}" if password is not None else ROLE
     return f"{scheme}://{credentials}@{host}:{server.port}/{database}?{query}"
 
@@ -71,20 +79,40 @@ def test_a_provider_url_with_verify_full_migrates_and_serves_over_tls(
     variant: InstalledVariant = install_variant(VARIANTS[name])
     verified = url(server, database, f"sslmode=verify-full&sslrootcert={ca}")
     variant.migrate(verified)
-    for scheme, query in (("postgres", f"sslmode=verify-full&sslrootcert={ca}"), ("postgresql", "sslmode=require")):
-        with variant.serve(tmp_path / f"{scheme}.log", url(server, database, query, scheme=scheme)) as app:
-            created = httpx.post(f"{app.base_url}/api/items", json={"name": f"tls-{scheme}"}, headers=variant.headers, timeout=10)
+    for scheme, query in (
+        ("postgres", f"sslmode=verify-full&sslrootcert={ca}"),
+        ("postgresql", "sslmode=require"),
+    ):
+        with variant.serve(
+            tmp_path / f"{scheme}.log", url(server, database, query, scheme=scheme)
+        ) as app:
+            created = httpx.post(
+                f"{app.base_url}/api/items",
+                json={"name": f"tls-{scheme}"},
+                headers=variant.headers,
+                timeout=10,
+            )
             assert created.status_code == 201, created.text
-            read = httpx.get(f"{app.base_url}/api/items/{created.json()['id']}", headers=variant.headers, timeout=10)
+            read = httpx.get(
+                f"{app.base_url}/api/items/{created.json()['id']}",
+                headers=variant.headers,
+                timeout=10,
+            )
             assert read.status_code == 200, read.text
             encrypted = server.run(
-                f"SELECT count(*) FILTER (WHERE s.ssl) AS tls, count(*) AS every FROM pg_stat_ssl s"
-                f" JOIN pg_stat_activity a USING (pid) WHERE a.datname = '{database}' AND a.usename = '{ROLE}'"
+                "SELECT count(*) FILTER (WHERE s.ssl) AS tls, count(*) AS every"
+                " FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)"
+                f" WHERE a.datname = '{database}' AND a.usename = '{ROLE}'"
             )[0]
             log = app.assert_clean_log()
-        assert encrypted["every"] > 0 and encrypted["tls"] == encrypted["every"], dict(encrypted)
-        assert PASSWORD not in log and quote(PASSWORD, safe="") not in log
-    figure(f"{name}: migrated and served with postgres://...sslmode=verify-full and postgresql://...sslmode=require; every app connection TLS (pg_stat_ssl)")
+        assert encrypted["every"] > 0, dict(encrypted)
+        assert encrypted["tls"] == encrypted["every"], dict(encrypted)
+        assert PASSWORD not in log
+        assert quote(PASSWORD, safe="") not in log
+    figure(
+        f"{name}: migrated and served with postgres://...sslmode=verify-full and"
+        " postgresql://...sslmode=require; every app connection TLS (pg_stat_ssl)"
+    )
 
 
 def test_what_cannot_be_trusted_never_becomes_ready_and_the_log_says_why(
@@ -93,10 +121,22 @@ def test_what_cannot_be_trusted_never_becomes_ready_and_the_log_says_why(
     server, ca, other_ca = tls
     variant: InstalledVariant = install_variant(VARIANTS["default"])
     cases = {
-        "wrong CA": (url(server, database, f"sslmode=verify-full&sslrootcert={other_ca}"), "certificate verification failed (unable to get local issuer certificate)"),
-        "host name": (url(server, database, f"sslmode=verify-full&sslrootcert={ca}", host="127.0.0.1"), "IP address mismatch"),
-        "plain text": (url(server, database, "sslmode=disable", host="127.0.0.1"), "pg_hba refuses connections without TLS"),
-        "password": (url(server, database, "sslmode=require", password="not-the-password"), "password authentication failed"),
+        "wrong CA": (
+            url(server, database, f"sslmode=verify-full&sslrootcert={other_ca}"),
+            "certificate verification failed (unable to get local issuer certificate)",
+        ),
+        "host name": (
+            url(server, database, f"sslmode=verify-full&sslrootcert={ca}", host="127.0.0.1"),
+            "IP address mismatch",
+        ),
+        "plain text": (
+            url(server, database, "sslmode=disable", host="127.0.0.1"),
+            "pg_hba refuses connections without TLS",
+        ),
+        "password": (
+            url(server, database, "sslmode=require", password="not-the-password"),
+            "password authentication failed",
+        ),
     }
     seen = {}
     with ExitStack() as stack:  # the four apps side by side: each waits on its own failure
@@ -108,13 +148,20 @@ def test_what_cannot_be_trusted_never_becomes_ready_and_the_log_says_why(
         logs = {case: app.stop() for case, app in apps.items()}
     for case, (_, reason) in cases.items():
         log = logs[case]
-        lines = [line for line in log.splitlines() if "readiness: the database cannot serve" in line]
+        lines = [
+            line for line in log.splitlines() if "readiness: the database cannot serve" in line
+        ]
         assert set(statuses[case]) == {503}, (case, statuses[case])
-        assert len(lines) == 1 and reason in lines[0], (case, log)
+        assert len(lines) == 1, (case, log)
+        assert reason in lines[0], (case, log)
         assert "Traceback" not in log, (case, log)
-        assert PASSWORD not in log and "not-the-password" not in log, case
+        assert PASSWORD not in log, case
+        assert "not-the-password" not in log, case
         seen[case] = lines[0].split("cannot serve: ", 1)[1]
-    figure("never ready, one line each: " + " | ".join(f"{case}: {line}" for case, line in seen.items()))
+    figure(
+        "never ready, one line each: "
+        + " | ".join(f"{case}: {line}" for case, line in seen.items())
+    )
 
 
 def test_a_rotated_password_file_is_picked_up_without_a_restart(
@@ -125,10 +172,20 @@ def test_a_rotated_password_file_is_picked_up_without_a_restart(
     secret = tmp_path / "db-password"
     secret.write_text(PASSWORD + "\n")
     readable_by_others(secret)
-    without_password = url(server, database, f"sslmode=verify-full&sslrootcert={ca}", password=None)
-    variant.run("alembic", "upgrade", "head", DATABASE_URL=without_password, DATABASE_PASSWORD_FILE=str(secret))
+    without_password = url(
+        server, database, f"sslmode=verify-full&sslrootcert={ca}", password=None
+    )
+    variant.run(
+        "alembic",
+        "upgrade",
+        "head",
+        DATABASE_URL=without_password,
+        DATABASE_PASSWORD_FILE=str(secret),
+    )
     rotated = "rotated/" + uuid.uuid4().hex
-    with variant.serve(tmp_path / "app.log", without_password, DATABASE_PASSWORD_FILE=str(secret)) as app:
+    with variant.serve(
+        tmp_path / "app.log", without_password, DATABASE_PASSWORD_FILE=str(secret)
+    ) as app:
         statuses = asyncio.run(rotate_under_load(app, server, secret, rotated))
         log = app.stop()
     server.run(f"ALTER ROLE {ROLE} PASSWORD '{PASSWORD.replace(chr(39), chr(39) * 2)}'")
@@ -143,7 +200,9 @@ def test_a_rotated_password_file_is_picked_up_without_a_restart(
     )
 
 
-async def rotate_under_load(app: RunningApp, server: TlsCluster, secret: Path, rotated: str) -> dict[str, Counter[int]]:
+async def rotate_under_load(
+    app: RunningApp, server: TlsCluster, secret: Path, rotated: str
+) -> dict[str, Counter[int]]:
     statuses: dict[str, Counter[int]] = {"during": Counter(), "after": Counter()}
     phase = "during"
     stop = asyncio.Event()
@@ -151,7 +210,9 @@ async def rotate_under_load(app: RunningApp, server: TlsCluster, secret: Path, r
     async def client() -> None:
         async with httpx.AsyncClient(base_url=app.base_url, timeout=30) as http:
             while not stop.is_set():
-                created = await http.post("/api/items", json={"name": f"rot-{uuid.uuid4().hex[:12]}"})
+                created = await http.post(
+                    "/api/items", json={"name": f"rot-{uuid.uuid4().hex[:12]}"}
+                )
                 statuses[phase][created.status_code] += 1
                 listed = await http.get("/api/items", params={"limit": 5})
                 statuses[phase][listed.status_code] += 1
@@ -161,7 +222,9 @@ async def rotate_under_load(app: RunningApp, server: TlsCluster, secret: Path, r
     escaped = rotated.replace("'", "''")
     await server.admin(f"ALTER ROLE {ROLE} PASSWORD '{escaped}'")
     secret.write_text(rotated + "\n")
-    await server.admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{ROLE}'")
+    await server.admin(
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{ROLE}'"
+    )
     await asyncio.sleep(2)
     phase = "after"
     await asyncio.sleep(1)
@@ -199,7 +262,9 @@ asyncio.run(main())
 '''
 
 
-def test_a_token_source_logs_in_each_new_connection(install_variant, tls, database: str, tmp_path: Path, figure) -> None:
+def test_a_token_source_logs_in_each_new_connection(
+    install_variant, tls, database: str, tmp_path: Path, figure
+) -> None:
     """The documented extension point for short-lived tokens (RDS or Cloud SQL IAM)."""
     server, ca, _ = tls
     variant: InstalledVariant = install_variant(VARIANTS["default"])

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests import postgres
-from tests.faults.replication import ReplicatedPair, value
+from tests.faults.replication import ReplicatedPair
 from tests.faults.service import InstalledVariant, RunningApp
 from tests.tools import clean_env, uv_bin
 
@@ -68,7 +68,10 @@ def wait_until_standby_serves(app: RunningApp, timeout: float = 10) -> dict[str,
     while True:
         ready = httpx.get(f"{app.base_url}/health/ready", timeout=5).json()
         replicas = ready.get("replicas") or {}
-        if all(state.startswith("ok") for state in replicas.values()) or time.monotonic() > deadline:
+        if (
+            all(state.startswith("ok") for state in replicas.values())
+            or time.monotonic() > deadline
+        ):
             return ready
         time.sleep(0.1)
 
@@ -79,7 +82,9 @@ def test_reads_go_to_the_standby_and_writes_to_the_primary(
     variant: InstalledVariant = install_variant(VARIANTS["default"])
     database_url, replica_url = urls(variant, pair)
     variant.migrate(database_url)
-    with variant.serve(tmp_path / "app.log", database_url, DATABASE_REPLICA_URL=replica_url) as app:
+    with variant.serve(
+        tmp_path / "app.log", database_url, DATABASE_REPLICA_URL=replica_url
+    ) as app:
         ready = wait_until_standby_serves(app)
         assert ready["status"] == "ok", ready
         created = httpx.post(f"{app.base_url}/api/items", json={"name": "replicated"}, timeout=10)
@@ -92,10 +97,15 @@ def test_reads_go_to_the_standby_and_writes_to_the_primary(
             for _ in range(100)
         )
         app.assert_clean_log()
-    served = {name: item_reads(cluster.log, offsets[name]) for name, cluster in pair.clusters.items()}
+    served = {
+        name: item_reads(cluster.log, offsets[name]) for name, cluster in pair.clusters.items()
+    }
     assert statuses == {200: 100}
     assert served == {"primary": 0, "standby": 100}, served
-    figure(f"100 reads by id from a client without a write: standby ran {served['standby']}, primary {served['primary']}")
+    figure(
+        "100 reads by id from a client without a write:"
+        f" standby ran {served['standby']}, primary {served['primary']}"
+    )
 
 
 def test_a_read_after_a_write_finds_it_with_the_standby_10_s_behind(
@@ -139,7 +149,9 @@ def test_a_standby_that_is_down_is_skipped_without_an_error(
     variant: InstalledVariant = install_variant(VARIANTS["default"])
     database_url, replica_url = urls(variant, pair)
     variant.migrate(database_url)
-    with variant.serve(tmp_path / "app.log", database_url, DATABASE_REPLICA_URL=replica_url) as app:
+    with variant.serve(
+        tmp_path / "app.log", database_url, DATABASE_REPLICA_URL=replica_url
+    ) as app:
         wait_until_standby_serves(app)
         created = httpx.post(f"{app.base_url}/api/items", json={"name": "kept"}, timeout=10)
         pair.standby.stop()
@@ -165,7 +177,9 @@ class Writes:
     acknowledged: list[str] = field(default_factory=list)
 
 
-async def write_until(app: RunningApp, writes: Writes, stop: asyncio.Event, headers: dict[str, str]) -> None:
+async def write_until(
+    app: RunningApp, writes: Writes, stop: asyncio.Event, headers: dict[str, str]
+) -> None:
     async with httpx.AsyncClient(base_url=app.base_url, timeout=30, headers=headers) as client:
         while not stop.is_set():
             name = f"fo-{uuid.uuid4().hex[:16]}"
@@ -178,10 +192,14 @@ async def write_until(app: RunningApp, writes: Writes, stop: asyncio.Event, head
                 assert response.headers["Retry-After"].isdigit()
 
 
-async def fail_over(app: RunningApp, pair: ReplicatedPair, how: str, headers: dict[str, str]) -> tuple[Writes, float]:
+async def fail_over(
+    app: RunningApp, pair: ReplicatedPair, how: str, headers: dict[str, str]
+) -> tuple[Writes, float]:
     """Writers run; the primary is fenced or stopped; the standby is promoted. When was that?"""
     writes, stop = Writes(), asyncio.Event()
-    writers = [asyncio.create_task(write_until(app, writes, stop, headers)) for _ in range(WRITERS)]
+    writers = [
+        asyncio.create_task(write_until(app, writes, stop, headers)) for _ in range(WRITERS)
+    ]
     await asyncio.sleep(1)
     if how == "fenced":
         await asyncio.to_thread(pair.fence_primary)
@@ -224,7 +242,8 @@ def test_writes_move_to_the_promoted_standby_with_503s_only(
     figure(
         f"{how} primary, 8 writers: writes again {recovery:.2f} s after the promotion;"
         f" {statuses[201]} x 201, {statuses[503]} x 503, 0 x 500;"
-        f" {len(writes.acknowledged)} acknowledged, all {len(stored & set(writes.acknowledged))} on the new primary"
+        f" {len(writes.acknowledged)} acknowledged,"
+        f" all {len(stored & set(writes.acknowledged))} on the new primary"
     )
 
 
@@ -260,13 +279,21 @@ def test_three_migrations_started_at_once_all_succeed(
     assert codes == [0, 0, 0], "\n".join(outputs)
     heads = asyncio.run(versions(url, variant))
     assert len(heads) == 1, heads
-    figure(f"3 x alembic upgrade head at once on an empty database: exit codes {codes} in {time.monotonic() - started:.1f} s")
+    figure(
+        "3 x alembic upgrade head at once on an empty database:"
+        f" exit codes {codes} in {time.monotonic() - started:.1f} s"
+    )
 
 
 async def versions(url: str, variant: InstalledVariant) -> list[str]:
     schema = variant.schema
     connection = await asyncpg.connect(url, timeout=10)
     try:
-        return [row[0] for row in await connection.fetch(f'SELECT version_num FROM "{schema}".alembic_version')]
+        return [
+            row[0]
+            for row in await connection.fetch(
+                f'SELECT version_num FROM "{schema}".alembic_version'
+            )
+        ]
     finally:
         await connection.close()

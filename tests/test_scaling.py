@@ -25,7 +25,8 @@ import pytest
 
 from tests import postgres
 from tests.faults.pgbouncer import PgBouncer
-from tests.faults.service import InstalledVariant, free_port, migrated_database
+from tests.faults.roles import compose_roles
+from tests.faults.service import InstalledVariant, free_port
 from tests.test_boot import crud_round_trip, tables_by_schema
 from tests.tools import clean_env, uv_bin
 
@@ -200,11 +201,14 @@ def test_two_workers_through_pgbouncer_transaction_mode(
 
 @pytest.mark.parametrize("environment", ["production", "development"])
 def test_an_over_budget_server_refuses_in_production_and_warns_in_development(
-    environment: str, install_variant, pg_admin_url: str, tmp_path: Path
+    environment: str, install_variant, pg_admin_url: str, fresh_database: str, tmp_path: Path
 ) -> None:
     variant: InstalledVariant = install_variant(SCALING_VARIANTS["default"])
-    with migrated_database(pg_admin_url, variant) as database:
-        url = database.app_url.replace("postgres@", "postgres:not-a-default-secret@")
+    # As in the compose stack: migrations as the owner, the app as its own role, no superuser
+    # (so the superuser_reserved_connections the budget leaves out stay out of its reach).
+    with compose_roles(variant.project, pg_admin_url, fresh_database, tmp_path) as roles:
+        variant.migrate(roles.url(pg_admin_url, fresh_database, roles.owner))
+        url = roles.url(pg_admin_url, fresh_database, roles.app, password="not-a-default-secret")
         env = {
             "DATABASE_URL": url,
             "ENVIRONMENT": environment,
@@ -245,6 +249,8 @@ def test_an_over_budget_server_refuses_in_production_and_warns_in_development(
                 process.terminate()
             process.wait(timeout=30)
     text = log.read_text()
-    assert "connection budget exceeded: primary: 2 workers (WEB_CONCURRENCY) x 1 replicas" in text, text
+    assert (
+        "connection budget exceeded: primary: 2 workers (WEB_CONCURRENCY) x 1 replicas" in text
+    ), text
     assert "x 70 (DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW) = 140 connections" in text, text
     assert ("Application startup failed" in text) is (environment == "production"), text

@@ -30,7 +30,9 @@ import yaml
 from cookiecutter.main import cookiecutter
 
 from tests import postgres, shipping, template
+from tests.faults.roles import compose_roles
 from tests.faults.service import Database, InstalledVariant, free_port, wait_for
+from tests.test_boot import crud_round_trip
 from tests.test_reliability import blocked_on_lock
 from tests.tools import clean_env, find_python, run, uv_bin
 
@@ -403,3 +405,61 @@ def test_image_layout_serves_with_workers_and_drains_on_sigterm(
         f"new connections unanswered from {stopped_at:.1f} s (then {outcome}), "
         f"exit 0 after {exited_after:.1f} s, 0 connections left"
     )
+
+
+ROLE_MODES = {
+    "default": {},
+    "schema": {"database_schema": "app"},
+    "tenant": {"tenancy": "schema-per-tenant"},
+}
+
+
+@pytest.mark.parametrize("mode", list(ROLE_MODES))
+def test_the_compose_roles_give_the_app_rows_and_nothing_more(
+    mode: str, install_variant, pg_admin_url: str, fresh_database: str, tmp_path: Path, figure
+) -> None:
+    """Migrations run as the owner; the app's role reads and writes rows, and owns nothing."""
+    variant: InstalledVariant = install_variant(ROLE_MODES[mode])
+    with compose_roles(variant.project, pg_admin_url, fresh_database, tmp_path) as roles:
+        variant.migrate(roles.url(pg_admin_url, fresh_database, roles.owner))
+        app_url = roles.url(pg_admin_url, fresh_database, roles.app)
+        if mode == "default":
+            with variant.serve(tmp_path / "app.log", app_url) as app:
+                crud_round_trip(app.base_url, variant.headers)
+                app.assert_clean_log()
+        refused = asyncio.run(
+            app_role_checks(postgres.plain_url(app_url.replace("+asyncpg", "")), variant.schema)
+        )
+    assert refused == {
+        "superuser": False,
+        "create table": "42501",
+        "drop table": "42501",
+        "insert": "ok",
+    }
+    figure(
+        f"{mode}: as the app role: not a superuser,"
+        " CREATE TABLE and DROP TABLE refused (42501), rows written"
+    )
+
+
+async def app_role_checks(url: str, schema: str) -> dict[str, object]:
+    connection = await asyncpg.connect(url, server_settings={"search_path": schema}, timeout=10)
+    found: dict[str, object] = {}
+    try:
+        found["superuser"] = await connection.fetchval(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        )
+        for name, statement in (
+            ("create table", "CREATE TABLE intruder (id int)"),
+            ("drop table", "DROP TABLE items"),
+        ):
+            try:
+                await connection.execute(statement)
+                found[name] = "allowed"
+            except asyncpg.PostgresError as exc:
+                found[name] = exc.sqlstate
+        await connection.execute("INSERT INTO items (name) VALUES ('by the app role')")
+        found["insert"] = "ok"
+    finally:
+        await connection.close()
+    return found

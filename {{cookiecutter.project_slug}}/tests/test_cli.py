@@ -53,3 +53,22 @@ async def test_the_module_runs_as_a_program(settings: Settings) -> None:
     out, err = await process.communicate()
     assert process.returncode == 0, err.decode()
     assert b"PostgreSQL" in out
+
+
+async def test_the_command_line_runs_without_fcntl_as_on_windows() -> None:
+    """Windows has no ``fcntl``: only the embedded server (POSIX-only) may need it."""
+    code = (
+        "import sys; sys.modules['fcntl'] = None; sys.argv = ['cli', '--help']\n"
+        "from {{ cookiecutter.package_name }}.cli.__main__ import main\n"
+        "main()"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert b"check-db" in out
