@@ -190,7 +190,7 @@ def test_a_fresh_machine_serves_and_tests_with_the_embedded_server(
     again = DevServer(variant, namespace, tmp_path / "dev4.log")
     again.wait_ready()
     listed = again.request("GET", "/api/items")
-    assert [item["name"] for item in json.loads(listed[1])] == ["kept"], listed
+    assert [item["name"] for item in json.loads(listed[1])["items"]] == ["kept"], listed
     # Ctrl-C: a clean stop. `dev` reports the shell's 130 when uvicorn re-raises SIGINT
     # once shut down, 0 when its reloader exits on its own first (seen under load).
     assert again.stop(signal.SIGINT) in (0, 130), again.log.read_text()

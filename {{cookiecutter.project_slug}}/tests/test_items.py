@@ -39,14 +39,74 @@ async def test_create_commits_the_row(client: AsyncClient, session: AsyncSession
     assert stored.name == "widget"
 
 
-async def test_list_is_paginated_oldest_first(client: AsyncClient) -> None:
-    ids = [(await create(client, name=f"item-{n}"))["id"] for n in range(5)]
+async def walk(client: AsyncClient, limit: int, between_pages: Any = None) -> list[list[int]]:
+    """Follow ``next`` from the first page to the last; the ids of each page."""
+    pages: list[list[int]] = []
+    url: str | None = f"/api/items?limit={limit}"
+    while url is not None:
+        response = await client.get(url)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        pages.append([item["id"] for item in body["items"]])
+        url = body["next"]
+        assert (url is None) == ("Link" not in response.headers)
+        if url is not None:
+            assert response.headers["Link"] == f'<{url}>; rel="next"'
+            if between_pages is not None:
+                await between_pages(len(pages))
+    return pages
 
-    first = await client.get("/api/items", params={"limit": 2})
-    rest = await client.get("/api/items", params={"limit": 10, "offset": 2})
 
-    assert [item["id"] for item in first.json()] == ids[:2]
-    assert [item["id"] for item in rest.json()] == ids[2:]
+async def test_a_walk_sees_every_item_once_in_id_order(client: AsyncClient) -> None:
+    ids = [(await create(client, name=f"item-{n}"))["id"] for n in range(25)]
+
+    pages = await walk(client, limit=7)
+
+    assert [len(page) for page in pages] == [7, 7, 7, 4]
+    assert [item for page in pages for item in page] == ids
+
+
+async def test_a_walk_stays_right_while_items_come_and_go(client: AsyncClient) -> None:
+    """Every item there at the start and not deleted before its page: once, and none twice."""
+    ids = [(await create(client, name=f"walk-{n}"))["id"] for n in range(30)]
+    seen_then_deleted, deleted_ahead = ids[2], ids[20]
+    added: list[int] = []
+
+    async def meanwhile(pages_read: int) -> None:
+        if pages_read == 1:
+            for item in (seen_then_deleted, deleted_ahead):
+                assert (await client.delete(f"/api/items/{item}")).status_code == 204
+        if pages_read <= 3:
+            added.append((await create(client, name=f"added-{pages_read}"))["id"])
+
+    walked = [
+        item for page in await walk(client, limit=5, between_pages=meanwhile) for item in page
+    ]
+
+    assert len(walked) == len(set(walked))
+    assert walked == sorted(walked)
+    assert deleted_ahead not in walked
+    assert set(ids) - {deleted_ahead} <= set(walked)
+    assert set(added) <= set(walked)
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not a cursor",
+        "garbage",
+        "azE6LTU",  # k1:-5
+        "azE6OTk5OTk5OTk5OTk5",  # beyond the id column's range
+        "eDE6MTA",  # another version
+        "a" * 65,
+    ],
+)
+async def test_a_malformed_or_tampered_cursor_is_422_saying_so(
+    client: AsyncClient, cursor: str
+) -> None:
+    response = await client.get("/api/items", params={"cursor": cursor})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "cursor"]
 
 
 async def test_update_changes_only_the_fields_sent(client: AsyncClient) -> None:
@@ -124,4 +184,4 @@ async def test_duplicate_name_is_409_and_keeps_the_test_setup(
     )
     assert count == 1
     listed = await client.get("/api/items")
-    assert [item["name"] for item in listed.json()] == ["taken"]
+    assert [item["name"] for item in listed.json()["items"]] == ["taken"]

@@ -21,7 +21,13 @@ class HealthStatus(BaseModel):
     replicas: dict[str, str] | None = None
 
 
-RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait",
+        "required": True,
+        "schema": {"type": "integer"},
+    }
+}
 
 
 @router.get("/live")

@@ -25,6 +25,7 @@ class ErrorDetail(BaseModel):
 RETRY_AFTER_HEADER = {
     "Retry-After": {
         "description": "Seconds to wait before trying again",
+        "required": True,
         "schema": {"type": "integer"},
     }
 }

@@ -21,14 +21,19 @@ from {{ cookiecutter.package_name }}.items.parameters import (
     CONFLICT,
     CREATED,
     NOT_FOUND,
+    PAGE,
     ItemId,
-    Limit,
-    Offset,
+    PageSize,
+    PageStart,
 )
 from {{ cookiecutter.package_name }}.items.schemas import (
     ItemCreate,
+    ItemPage,
     ItemRead,
     ItemUpdate,
+)
+from {{ cookiecutter.package_name }}.pagination import (
+    link_next,
 )
 
 router = APIRouter(prefix="/items", tags=["items"])
@@ -41,15 +46,19 @@ async def _get_or_404(session: AsyncSession, item_id: int) -> Item:
     return item
 
 
-@router.get("")
+@router.get("", responses=PAGE)
 async def list_items(
     session: DbReadSession,
-    limit: Limit = 20,
-    offset: Offset = 0,
-) -> list[ItemRead]:
-    """A page of items, oldest first."""
-    items = await service.list_items(session, limit=limit, offset=offset)
-    return [ItemRead.model_validate(item) for item in items]
+    request: Request,
+    response: Response,
+    after: PageStart,
+    limit: PageSize = 20,
+) -> ItemPage:
+    """A page of items in id order; ``next`` (and ``Link``) give the next page."""
+    found = await service.list_items(session, after=after, limit=limit + 1)
+    page = [ItemRead.model_validate(item) for item in found[:limit]]
+    more = len(found) > limit
+    return ItemPage(items=page, next=link_next(request, response, page[-1].id) if more else None)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=CREATED | CONFLICT)

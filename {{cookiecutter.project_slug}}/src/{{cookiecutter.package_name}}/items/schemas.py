@@ -60,3 +60,10 @@ class ItemRead(BaseModel):
     name: str
     description: str | None
     created_at: datetime
+
+
+class ItemPage(BaseModel):
+    """A page of items in id order, and where the next one is."""
+
+    items: list[ItemRead]
+    next: str | None = Field(description="The next page's URL; null on the last page")

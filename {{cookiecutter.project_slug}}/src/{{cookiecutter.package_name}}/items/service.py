@@ -14,10 +14,10 @@ from {{ cookiecutter.package_name }}.items.schemas import (
 )
 
 
-async def list_items(session: AsyncSession, *, limit: int, offset: int) -> Sequence[Item]:
-    """A page of items, oldest first."""
-    result = await session.scalars(select(Item).order_by(Item.id).limit(limit).offset(offset))
-    return result.all()
+async def list_items(session: AsyncSession, *, after: int, limit: int) -> Sequence[Item]:
+    """Up to ``limit`` items with an id above ``after``, in id order (see ``pagination.py``)."""
+    query = select(Item).where(Item.id > after).order_by(Item.id).limit(limit)
+    return (await session.scalars(query)).all()
 
 
 async def get_item(session: AsyncSession, item_id: int) -> Item | None:

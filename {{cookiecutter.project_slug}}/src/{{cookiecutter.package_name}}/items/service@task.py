@@ -20,9 +20,9 @@ from {{ cookiecutter.package_name }}.items.schemas import (
 )
 
 
-async def list_items(*, limit: int, offset: int) -> Sequence[Item]:
-    """A page of items, oldest first."""
-    query = select(Item).order_by(Item.id).limit(limit).offset(offset)
+async def list_items(*, after: int, limit: int) -> Sequence[Item]:
+    """Up to ``limit`` items with an id above ``after``, in id order (see ``pagination.py``)."""
+    query = select(Item).where(Item.id > after).order_by(Item.id).limit(limit)
     return (await current_session().scalars(query)).all()
 
 
