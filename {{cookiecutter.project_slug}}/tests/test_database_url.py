@@ -76,6 +76,7 @@ def test_libpq_parameters_are_kept() -> None:
     [
         ("postgres://svc@db/app?foo=1", "'foo'"),
         ("postgres://svc@db/app?options=-c%20search_path%3Dx", "'options'"),
+        ("postgresql://svc@db/app?sslmode=require&channel_binding=require", "verify-full"),
         ("postgres://svc@db/app?sslmode=verify-fool", "sslmode"),
         ("postgres://svc@db/app?target_session_attrs=leader", "target_session_attrs"),
         ("postgres://svc@db/app?connect_timeout=soon", "connect_timeout"),

@@ -37,6 +37,14 @@ PARAMETERS = {
     "target_session_attrs": f"one of {', '.join(SESSION_ATTRS)}",
 }
 EXAMPLE = "postgresql://user:password@host:5432/dbname"
+# libpq parameters providers put in their URLs that asyncpg cannot honour, and what to do.
+CANNOT_HONOUR = {
+    "channel_binding": "asyncpg has no channel binding: remove it, and use"
+    " sslmode=verify-full to authenticate the server instead",
+    "options": "set server settings through the service's own settings instead",
+    "pgbouncer": "set DATABASE_POOLER=pgbouncer instead",
+    "gssencmode": "GSSAPI encryption is not supported: remove it",
+}
 
 
 def _check_value(name: str, value: str) -> None:
@@ -92,6 +100,9 @@ def parse_database_url(text: str) -> URL:
     for name, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
         if name == "host":
             hosts.extend(_host_and_port(entry) for entry in value.split(",") if entry)
+        elif name in CANNOT_HONOUR:
+            msg = f"the parameter {name!r} cannot be honoured: {CANNOT_HONOUR[name]}"
+            raise ValueError(msg)
         elif name not in PARAMETERS:
             accepted = ", ".join(PARAMETERS)
             msg = f"the parameter {name!r} is not supported (supported: {accepted})"

@@ -64,9 +64,9 @@ def explain(cause: BaseException, url: URL, where: str) -> str:  # noqa: C901, P
             f"{where}: not {wanted} (a standby, or a primary fenced read-only during a failover)"
         )
     if isinstance(cause, ConnectionRefusedError):
-        return f"{where}: nothing listens there: is PostgreSQL running? (DATABASE_URL)"
+        return f"{where}: nothing listens there: is PostgreSQL running at that host and port?"
     if isinstance(cause, socket.gaierror):
-        return f"{where}: the host name does not resolve ({cause.strerror}): check DATABASE_URL"
+        return f"{where}: the host name does not resolve ({cause.strerror}): check the URL"
     if isinstance(cause, TimeoutError):
         return f"{where}: no answer within the connect timeout (DATABASE_CONNECT_TIMEOUT)"
     if isinstance(cause, ConnectionError) and "SSL" in str(cause):
