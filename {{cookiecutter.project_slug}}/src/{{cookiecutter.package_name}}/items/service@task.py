@@ -6,7 +6,7 @@ request (or job) opened. They flush but never commit: the caller decides.
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from {{ cookiecutter.package_name }}.db.task_scope import (
     current_session,
@@ -19,16 +19,22 @@ from {{ cookiecutter.package_name }}.items.schemas import (
     ItemUpdate,
 )
 
+# Statements built once, with bound parameters: SQLAlchemy keeps a statement's
+# cache key (which finds its compiled SQL) once computed, so a module-level
+# statement computes it once, where ``session.get`` builds and keys a new one on
+# every call (docs/hot-path.md has the measured difference).
+PAGE = select(Item).where(Item.id > bindparam("after")).order_by(Item.id).limit(bindparam("limit"))
+BY_ID = select(Item).where(Item.id == bindparam("item_id"))
+
 
 async def list_items(*, after: int, limit: int) -> Sequence[Item]:
     """Up to ``limit`` items with an id above ``after``, in id order (see ``pagination.py``)."""
-    query = select(Item).where(Item.id > after).order_by(Item.id).limit(limit)
-    return (await current_session().scalars(query)).all()
+    return (await current_session().scalars(PAGE, {"after": after, "limit": limit})).all()
 
 
 async def get_item(item_id: int) -> Item | None:
     """The item with this id, if any."""
-    return await current_session().get(Item, item_id)
+    return (await current_session().scalars(BY_ID, {"item_id": item_id})).one_or_none()
 
 
 async def create_item(data: ItemCreate) -> Item:
