@@ -61,9 +61,23 @@ class ReplicatedPair:
         """Keep the standby ``seconds`` behind the primary (``recovery_min_apply_delay``)."""
         self._set(self.standby, "recovery_min_apply_delay", f"{int(seconds * 1000)}ms")
 
-    def fence_primary(self) -> None:
-        """Make the primary refuse writes while it keeps running, as a managed failover does."""
+    def fence_primary(self, timeout: float = 10) -> None:
+        """Make the primary refuse writes while it keeps running, as a managed failover does.
+
+        Returns once no transaction is left writing: ``default_transaction_read_only``
+        applies to transactions begun after each backend has read the new setting, so
+        a write already under way may still commit after the reload.
+        """
         self._set(self.primary, "default_transaction_read_only", "on")
+        writing = "SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL"
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while quiet < 2:  # twice in a row, 0.1 s apart
+            quiet = quiet + 1 if value(self.url(self.primary), writing) == 0 else 0
+            if time.monotonic() > deadline:
+                msg = f"transactions still writing on the fenced primary after {timeout} s"
+                raise TimeoutError(msg)
+            time.sleep(0.1)
 
     def _set(self, cluster: ThrowawayCluster, name: str, setting: str) -> None:
         async def apply() -> None:

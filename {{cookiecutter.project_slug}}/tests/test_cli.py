@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from {{ cookiecutter.package_name }}.cli.__main__ import (
+    main,
     run,
 )
 from {{ cookiecutter.package_name }}.config import (
@@ -59,7 +60,7 @@ async def test_the_command_line_runs_without_fcntl_as_on_windows() -> None:
     """Windows has no ``fcntl``: only the embedded server (POSIX-only) may need it."""
     code = (
         "import sys; sys.modules['fcntl'] = None; sys.argv = ['cli', '--help']\n"
-        "from {{ cookiecutter.package_name }}.cli.__main__ import main\n"
+        f"from {main.__module__} import main\n"
         "main()"
     )
     process = await asyncio.create_subprocess_exec(

@@ -46,8 +46,21 @@ def refusal(monkeypatch: pytest.MonkeyPatch, **environment: str) -> str:
             {"DATABASE_URL": f"postgres://svc:{SECRET}@db/app", "DATABASE_PASSWORD_FILE": "/x"},
             "keep one",
         ),
+        (
+            {"DATABASE_URL": f"postgres://svc:{SECRET}@db1,db2/app?target_session_attrs=standby"},
+            "target_session_attrs=standby cannot be used here",
+        ),
+        ({"ENVIRONMENT": "production"}, "DATABASE_URL must be set"),
     ],
-    ids=["unknown-parameter", "placeholders", "bounds", "deadline-order", "two-passwords"],
+    ids=[
+        "unknown-parameter",
+        "placeholders",
+        "bounds",
+        "deadline-order",
+        "two-passwords",
+        "primary-on-a-standby",
+        "production-without-url",
+    ],
 )
 def test_settings_that_cannot_be_honoured_are_refused_in_one_line(
     monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], named: str
@@ -73,6 +86,17 @@ def test_production_defaults_to_verify_full_and_refuses_plain_text() -> None:
         Settings(environment="production", database_url=f"{URL}?sslmode=prefer")
     private = Settings(environment="production", database_url=URL, database_allow_plaintext=True)
     assert private.sslmode(private.database_url_object) == "prefer"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://svc@db.internal/app?sslcert=/c.pem&sslkey=/k.pem",  # a client certificate
+        "postgresql://svc@/app?host=/cloudsql/project:region:db",  # a proxy's socket
+    ],
+)
+def test_production_accepts_a_login_without_a_password(url: str) -> None:
+    assert Settings(environment="production", database_url=url).environment == "production"
 
 
 def test_development_defaults_to_libpq_prefer() -> None:

@@ -4,11 +4,20 @@ import ssl
 
 import certifi
 import pytest
+from pydantic import SecretStr
 
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
+from {{ cookiecutter.package_name }}.config.database_hosts import (
+    hosts_of,
+)
 from {{ cookiecutter.package_name }}.config.database_url import (
     DRIVER,
-    hosts_of,
     parse_database_url,
+)
+from {{ cookiecutter.package_name }}.db import (
+    DatabaseSessionManager,
 )
 from {{ cookiecutter.package_name }}.db.tls import (
     ssl_argument,
@@ -38,14 +47,37 @@ def test_several_hosts_in_either_form(text: str) -> None:
     assert parse_database_url(url.render_as_string(hide_password=False)) == url
 
 
-def test_hosts_without_a_port_get_5432_and_ipv6_keeps_its_brackets() -> None:
+async def test_hosts_without_a_port_get_5432_and_ipv6_keeps_its_brackets(
+    settings: Settings,
+) -> None:
     url = parse_database_url("postgres://svc@db1,[::1]:6543/app")
     assert hosts_of(url) == [("db1", 5432), ("::1", 6543)]
+    # The engine is built from it (connecting is db/connect.py's job, host by host).
+    several = settings.model_copy(
+        update={"database_url": SecretStr(url.render_as_string(hide_password=False))}
+    )
+    async with DatabaseSessionManager(several):
+        pass
 
 
-def test_a_socket_directory_is_a_host() -> None:
-    url = parse_database_url("postgresql://svc@/app?host=/run/postgresql")
-    assert hosts_of(url) == [("/run/postgresql", 5432)]
+@pytest.mark.parametrize(
+    ("text", "hosts"),
+    [
+        ("postgresql://svc@/app?host=/run/postgresql", [("/run/postgresql", 5432)]),
+        ("postgresql://svc@:6543/app?host=/sockets", [("/sockets", 6543)]),
+        ("postgresql://svc@%2Frun%2Fpostgresql:6543/app", [("/run/postgresql", 6543)]),
+        ("postgresql://svc@localhost:5433/app?host=/sockets", [("/sockets", 5433)]),
+        ("postgresql://svc@db1,db2/app?port=6543", [("db1", 6543), ("db2", 6543)]),
+        ("postgresql://svc@db1,db2/app?port=6543,6544", [("db1", 6543), ("db2", 6544)]),
+    ],
+)
+def test_host_and_port_parameters_win_as_in_libpq(text: str, hosts: list[tuple[str, int]]) -> None:
+    assert hosts_of(parse_database_url(text)) == hosts
+
+
+def test_sslrootcert_system_means_verify_full() -> None:
+    url = parse_database_url("postgresql://svc@db/app?sslrootcert=system")
+    assert url.query["sslmode"] == "verify-full"
 
 
 RESERVED_CHARACTERS = "p@ss:w/r%d#"
@@ -83,6 +115,13 @@ def test_libpq_parameters_are_kept() -> None:
         ("postgres://svc@db:99999/app", "port"),
         ("mysql://svc@db/app", "mysql://"),
         ("db.internal:5432/app", "not a URL"),
+        ("postgres://svc@db/app?sslrootcert=system&sslmode=require", "verify-full"),
+        (
+            "postgres://svc@db/app?sslmode=prefer&sslcert=/c.pem&sslkey=/k.pem",
+            "client certificate",
+        ),
+        ("postgres://svc@db1,%2Frun%2Fpg/app", "socket directory"),
+        ("postgres://svc@db1,db2/app?port=1,2,3", "3 ports for 2 hosts"),
     ],
 )
 def test_what_cannot_be_honoured_is_refused_by_name(text: str, named: str) -> None:

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager
 
 import pytest
-from sqlalchemy import Table, func, insert, select, text, update
+from sqlalchemy import Sequence, Table, func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.schema import CreateTable, DropTable
@@ -42,6 +43,8 @@ class Probe(Base):
 
 
 PROBES = Table("read_only_probe", Base.metadata)
+# The sequence behind the probe's id (a SERIAL): nextval() writes.
+PROBE_IDS = Sequence("read_only_probe_id_seq", metadata=Base.metadata)
 
 
 @pytest.fixture(params=[True, False], ids=["autocommit", "transaction"])
@@ -156,8 +159,12 @@ async def test_a_read_session_reads(
         ('SELECT "delete" FROM t', True),
         ("SELECT updated_at, inserted FROM t", True),
         ("SHOW search_path", True),
+        ("SELECT t.update, t.delete, t.insert FROM t WHERE t.delete = 1", True),
+        ("SAVEPOINT sa_savepoint_1", True),
+        ("ROLLBACK TO SAVEPOINT sa_savepoint_1", True),
         ("INSERT INTO items (name) VALUES ($1)", False),
         ("update items set name = $1", False),
+        ('UPDATE "items" SET name = $1', False),
         ("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", False),
         ("SELECT * INTO copy FROM t", False),
         ("SELECT * FROM t FOR NO KEY UPDATE", False),
@@ -172,8 +179,26 @@ def test_which_statements_read(statement: str, reads: bool) -> None:  # noqa: FB
     assert is_read(statement) is reads
 
 
-def test_the_statement_check_is_cached() -> None:
-    is_read.cache_clear()
-    for _ in range(3):
-        is_read("SELECT 1")
-    assert is_read.cache_info().hits == 2
+@pytest.mark.usefixtures("probe_table")
+async def test_a_read_session_in_a_transaction_may_nest_a_savepoint(
+    settings: Settings, test_scope: Scope
+) -> None:
+    in_transaction = settings.model_copy(update={"database_autocommit_reads": False})
+    async with DatabaseSessionManager(in_transaction) as manager:
+        with test_scope():
+            async with manager.read_session() as session, session.begin_nested():
+                assert await session.scalar(select(func.count()).select_from(Probe)) == 0
+
+
+@pytest.mark.usefixtures("probe_table")
+async def test_a_function_that_writes_is_a_bug_not_a_failover(
+    settings: Settings, test_scope: Scope
+) -> None:
+    """In a READ ONLY transaction the server refuses it (25006): the pool stays as it is."""
+    in_transaction = settings.model_copy(update={"database_autocommit_reads": False})
+    async with DatabaseSessionManager(in_transaction) as manager:
+        with test_scope(), pytest.raises(DBAPIError) as refused:
+            async with manager.read_session() as session:
+                await session.execute(select(PROBE_IDS.next_value()))
+    assert getattr(refused.value.orig, "sqlstate", None) == "25006"
+    assert not refused.value.connection_invalidated

@@ -248,6 +248,18 @@ async def test_a_session_cannot_carry_one_tenants_objects_into_another(
             pass
 
 
+@pytest.mark.usefixtures("probe_tables")
+async def test_a_session_opened_inside_another_does_not_hide_it(
+    sessionmanager: DatabaseSessionManager,
+) -> None:
+    with tenant_context(TENANT):
+        async with sessionmanager.session() as outer:
+            await outer.execute(select(func.count()).select_from(probe))
+            async with sessionmanager.read_session():
+                with pytest.raises(TenantSwitchError), tenant_context(OTHER_TENANT):
+                    pass
+
+
 def test_jobs_name_their_tenant_and_it_must_be_served(settings: Settings) -> None:
     async def job(_manager: DatabaseSessionManager, _args: argparse.Namespace) -> int:
         return 0

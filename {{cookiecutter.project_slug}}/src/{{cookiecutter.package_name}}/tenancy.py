@@ -38,7 +38,7 @@ from {{ cookiecutter.package_name }}.db import (
     SessionManager,
 )
 from {{ cookiecutter.package_name }}.db.manager import (
-    OPEN_SESSION,
+    OPEN_SESSIONS,
 )
 from {{ cookiecutter.package_name }}.schema import (
     TENANT_ID_PATTERN,
@@ -64,10 +64,10 @@ def _refuse_switch(bound: str, wanted: str) -> TenantSwitchError:
 def tenant_context(tenant: str) -> Iterator[str]:
     """Work in ``tenant``'s schema until the block ends (requests, jobs, tests)."""
     schema = tenant_schema(tenant)
-    session = OPEN_SESSION.get()
-    bound = session.info.get(BOUND_SCHEMA) if session is not None else None
-    if bound is not None and bound != schema:
-        raise _refuse_switch(bound, schema)
+    for session in OPEN_SESSIONS.get():
+        bound = session.info.get(BOUND_SCHEMA)
+        if bound is not None and bound != schema:
+            raise _refuse_switch(bound, schema)
     token = _current_schema.set(schema)
     try:
         yield tenant

@@ -1,4 +1,4 @@
-"""Entry point: ``python -m {{ cookiecutter.package_name }}.cli COMMAND``."""
+"""Entry point of the command line: ``python -m`` this package, then ``COMMAND``."""
 
 import argparse
 import asyncio

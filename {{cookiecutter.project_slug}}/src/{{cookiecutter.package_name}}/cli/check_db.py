@@ -31,7 +31,7 @@ QUERY = text(
 
 async def check_db(manager: DatabaseSessionManager, _args: argparse.Namespace) -> int:
     """Connect and print the settings; exit 1 if unreachable, or over a strict budget."""
-    url = manager.engine.url.render_as_string(hide_password=True)
+    url = manager.settings.database_url_object.render_as_string(hide_password=True)
     try:
         async with manager.session() as session:
             row = (await session.execute(QUERY)).one()

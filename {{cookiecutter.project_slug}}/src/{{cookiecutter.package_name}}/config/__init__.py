@@ -87,9 +87,16 @@ class Settings(SchemaSettings, DatabaseSettings, BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_password_in_production(self) -> Self:
-        if self.environment != "production" or self.database_password_file is not None:
+        if self.environment != "production":
+            return self
+        if "database_url" not in self.model_fields_set:
+            msg = "DATABASE_URL must be set when ENVIRONMENT=production"
+            raise ValueError(msg)
+        if self.database_password_file is not None:
             return self  # a password file is checked when it is read (db/credentials.py)
-        if (self.database_url_object.password or "") in WELL_KNOWN_PASSWORDS:
+        # No password at all is a login of another kind (a client certificate, a
+        # socket, a token source, .pgpass); a well-known one is a mistake.
+        if self.database_url_object.password in WELL_KNOWN_PASSWORDS:
             msg = "DATABASE_URL needs a real password when ENVIRONMENT=production"
             raise ValueError(msg)
         return self
@@ -158,7 +165,7 @@ def _local_socket(url: URL) -> bool:
     return isinstance(host, str) and host.startswith("/")
 
 
-def describe(error: ValidationError) -> str:
+def problems(error: ValidationError) -> str:
     """One line per problem: the setting's variable name and what is wrong, no value."""
     lines = []
     for problem in error.errors(include_url=False, include_input=False):
@@ -173,7 +180,7 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        raise SettingsError(describe(exc)) from None
+        raise SettingsError(problems(exc)) from None
 
 
 @lru_cache

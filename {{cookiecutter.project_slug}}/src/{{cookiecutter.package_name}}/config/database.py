@@ -8,7 +8,9 @@ from sqlalchemy.engine import URL
 
 from {{ cookiecutter.package_name }}.config.database_url import (
     DRIVER,
+    TLS_PARAMETERS,
     parse_database_url,
+    target_attrs_allowed,
 )
 
 DEFAULT_DATABASE_URL = URL.create(
@@ -86,6 +88,8 @@ class DatabaseSettings(BaseModel):
     @classmethod
     def _canonical_url(cls, value: SecretStr) -> SecretStr:
         url = parse_database_url(value.get_secret_value())
+        # The primary's pool must be able to write (db/failover.py).
+        target_attrs_allowed(url, ("read-write", "primary", "any"), "DATABASE_URL")
         return SecretStr(url.render_as_string(hide_password=False))
 
     @field_validator("database_replica_url")
@@ -93,7 +97,10 @@ class DatabaseSettings(BaseModel):
     def _canonical_replica_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
             return None  # DATABASE_REPLICA_URL= (empty) means no replicas
-        return cls._canonical_url(value)
+        url = parse_database_url(value.get_secret_value())
+        # Each standby has a pool of its own: "prefer" has nothing to choose between.
+        target_attrs_allowed(url, ("any", "standby", "read-only"), "DATABASE_REPLICA_URL")
+        return SecretStr(url.render_as_string(hide_password=False))
 
     @property
     def database_url_object(self) -> URL:
@@ -107,8 +114,11 @@ class DatabaseSettings(BaseModel):
             return None
         url = parse_database_url(self.database_replica_url.get_secret_value())
         primary = self.database_url_object
+        # TLS as for the primary, unless the standbys' URL says otherwise.
+        inherited = {k: v for k, v in primary.query.items() if k in TLS_PARAMETERS}
         return url.set(
             username=url.username or primary.username,
             password=url.password if url.username else primary.password,
             database=url.database or primary.database,
+            query={**inherited, **url.query},
         )

@@ -19,10 +19,13 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from sqlalchemy.engine import URL
 
+from {{ cookiecutter.package_name }}.config.database_hosts import (
+    host_entry,
+    read_hosts,
+)
+
 DRIVER = "postgresql+asyncpg"
 SCHEMES = ("postgres", "postgresql", DRIVER)
-DEFAULT_PORT = 5432
-MAX_PORT = 65536
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 SESSION_ATTRS = ("any", "read-write", "read-only", "primary", "standby", "prefer-standby")
@@ -37,6 +40,7 @@ PARAMETERS = {
     "target_session_attrs": f"one of {', '.join(SESSION_ATTRS)}",
 }
 EXAMPLE = "postgresql://user:password@host:5432/dbname"
+TLS_PARAMETERS = frozenset({"sslmode", "sslrootcert", "sslcert", "sslkey"})
 # libpq parameters providers put in their URLs that asyncpg cannot honour, and what to do.
 CANNOT_HONOUR = {
     "channel_binding": "asyncpg has no channel binding: remove it, and use"
@@ -65,22 +69,29 @@ def _check_value(name: str, value: str) -> None:
             raise ValueError(msg)
 
 
-def _host_and_port(entry: str) -> tuple[str, int | None]:
-    """``db:5432``, ``[::1]:5432``, ``db`` or a socket directory, as (host, port)."""
-    if entry.startswith("/"):
-        return entry, None
-    if entry.startswith("["):
-        host, _, rest = entry[1:].partition("]")
-        port = rest.removeprefix(":")
-    else:
-        host, _, port = entry.partition(":")
-    if not host:
-        msg = f"host {entry!r} has no name"
+def _check_tls(query: dict[str, str]) -> None:
+    """libpq's rules: ``sslrootcert=system`` means ``verify-full``; a client certificate
+    needs an encrypted connection."""
+    mode = query.get("sslmode")
+    if query.get("sslrootcert") == "system":
+        if mode not in (None, "verify-full"):
+            msg = f"sslrootcert=system needs sslmode=verify-full (got sslmode={mode})"
+            raise ValueError(msg)
+        query["sslmode"] = "verify-full"
+    if ("sslcert" in query or "sslkey" in query) and mode in ("disable", "allow", "prefer"):
+        msg = (
+            f"a client certificate (sslcert, sslkey) needs sslmode=require or stricter, not {mode}"
+        )
         raise ValueError(msg)
-    if port and not (port.isdigit() and 0 < int(port) < MAX_PORT):
-        msg = f"port {port!r} of host {host!r} is not a TCP port"
+
+
+def target_attrs_allowed(url: URL, allowed: tuple[str, ...], setting: str) -> None:
+    """Refuse a ``target_session_attrs`` that makes no sense for this URL's role."""
+    attrs = url.query.get("target_session_attrs")
+    if isinstance(attrs, str) and attrs not in allowed:
+        uses = ", ".join(allowed)
+        msg = f"{setting}: target_session_attrs={attrs} cannot be used here (use {uses})"
         raise ValueError(msg)
-    return host, int(port) if port else None
 
 
 def parse_database_url(text: str) -> URL:
@@ -95,27 +106,30 @@ def parse_database_url(text: str) -> URL:
     parts = urlsplit(f"postgresql://{rest}")
     userinfo, _, host_list = parts.netloc.rpartition("@")
     username, _, password = userinfo.partition(":")
-    hosts = [_host_and_port(unquote(entry)) for entry in host_list.split(",") if entry]
     query: dict[str, str] = {}
+    query_hosts: list[str] = []
+    query_port: str | None = None
     for name, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
         if name == "host":
-            hosts.extend(_host_and_port(entry) for entry in value.split(",") if entry)
+            query_hosts.extend(entry for entry in value.split(",") if entry)
+        elif name == "port":
+            query_port = value
         elif name in CANNOT_HONOUR:
             msg = f"the parameter {name!r} cannot be honoured: {CANNOT_HONOUR[name]}"
             raise ValueError(msg)
         elif name not in PARAMETERS:
-            accepted = ", ".join(PARAMETERS)
+            accepted = ", ".join(("host", "port", *PARAMETERS))
             msg = f"the parameter {name!r} is not supported (supported: {accepted})"
             raise ValueError(msg)
         else:
             _check_value(name, value)
             query[name] = value
-    database = unquote(parts.path.removeprefix("/")) or None
+    _check_tls(query)
     return canonical_url(
-        hosts,
+        read_hosts(host_list, query_hosts, query_port),
         username=unquote(username) or None,
-        password=unquote(password) if password else None,
-        database=database,
+        password=unquote(password) if ":" in userinfo else None,
+        database=unquote(parts.path.removeprefix("/")) or None,
         query=query,
     )
 
@@ -128,28 +142,27 @@ def canonical_url(
     database: str | None,
     query: dict[str, str],
 ) -> URL:
-    """One host in the URL's netloc; several, each with its port, in its query."""
+    """One host in the URL's netloc, a socket directory or several hosts in its query.
+
+    Only this module and ``hosts_of`` read the query's hosts: the engine is
+    given the URL without them (``db/engine.py``), and ``db/connect.py`` tries them.
+    """
+    host, port = hosts[0] if hosts else ("localhost", None)
+    if len(hosts) <= 1 and host.startswith("/"):
+        return URL.create(
+            DRIVER, username, password, None, port, database, {"host": host, **query}
+        )
     if len(hosts) <= 1:
-        host, port = hosts[0] if hosts else ("localhost", None)
-        if host.startswith("/"):  # a socket directory travels in the query
-            return URL.create(
-                DRIVER, username, password, None, port, database, {"host": host, **query}
-            )
         return URL.create(DRIVER, username, password, host, port, database, query)
-    entries = [
-        f"[{h}]:{p or DEFAULT_PORT}" if ":" in h else f"{h}:{p or DEFAULT_PORT}" for h, p in hosts
-    ]
+    entries = [host_entry(h, p) for h, p in hosts]
     return URL.create(DRIVER, username, password, None, None, database, {"host": entries, **query})
 
 
-def hosts_of(url: URL) -> list[tuple[str, int]]:
-    """Every host of a canonical URL with its port, in the order they are tried."""
-    listed = url.query.get("host")
-    if listed is None:
-        return [(url.host or "localhost", url.port or DEFAULT_PORT)]
-    entries = [listed] if isinstance(listed, str) else list(listed)
-    found = []
-    for entry in entries:
-        host, port = _host_and_port(entry)
-        found.append((host, port or url.port or DEFAULT_PORT))
-    return found
+def engine_url(url: URL) -> URL:
+    """``url`` without hosts or parameters: what SQLAlchemy's dialect is given.
+
+    Every connection is made by ``db/connect.py`` from the canonical URL; the
+    dialect must not parse the hosts itself (it cannot read an IPv6 address or a
+    socket directory among several hosts).
+    """
+    return URL.create(DRIVER, url.username, url.password, None, None, url.database)

@@ -26,6 +26,10 @@ class Admission:
         self._slots = asyncio.Semaphore(slots)  # FIFO: a newcomer never overtakes a waiter
         self._timeout = timeout
 
+    def busy(self) -> bool:
+        """Whether a new session would have to wait for a slot."""
+        return self._slots.locked()
+
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold a slot for the block.

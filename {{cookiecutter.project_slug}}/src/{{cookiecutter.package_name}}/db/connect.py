@@ -23,19 +23,20 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from {{ cookiecutter.package_name }}.config import (
     Settings,
 )
-from {{ cookiecutter.package_name }}.config.database_url import (
+from {{ cookiecutter.package_name }}.config.database_hosts import (
     hosts_of,
 )
 from {{ cookiecutter.package_name }}.db.failures import (
     DatabaseUnavailableError,
+    PasswordFileError,
     explain,
     root_cause,
 )
 from {{ cookiecutter.package_name }}.db.tls import (
-    # Arguments set through ``connect_args`` (db/pooler.py), kept from what SQLAlchemy derived.
     ssl_argument,
 )
 
+# Arguments set through ``connect_args`` (db/pooler.py), kept from what SQLAlchemy derived.
 KEPT_ARGUMENTS = frozenset(
     {"prepared_statement_cache_size", "prepared_statement_name_func", "statement_cache_size"}
 )
@@ -90,6 +91,6 @@ def connect_through(
                     raise
                 last = exc
                 reasons.append(explain(cause, url, f"{host}:{port}"))
-                if not isinstance(cause, NEXT_HOST):
-                    break
+                if isinstance(cause, PasswordFileError) or not isinstance(cause, NEXT_HOST):
+                    break  # the next host would get the same password, or refuse the same login
         raise DatabaseUnavailableError("; ".join(reasons)) from last

@@ -13,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from {{ cookiecutter.package_name }}.config import (
     Settings,
 )
+from {{ cookiecutter.package_name }}.config.database_url import (
+    engine_url,
+)
 from {{ cookiecutter.package_name }}.db.connect import (
     connect_through,
 )
@@ -39,10 +42,10 @@ from {{ cookiecutter.package_name }}.db.read_only import (
     refuse_writes,
 )
 from {{ cookiecutter.package_name }}.db.slow_queries import (
-    # A job's client deadline trails the server's, so the server cancels first.
     log_slow_queries,
 )
 
+# A job's client deadline trails the server's, so the server cancels first.
 JOB_CLIENT_MARGIN_SECONDS = 5.0
 Role = Literal["primary", "replica"]
 
@@ -73,7 +76,7 @@ def create_engine_for(
     }
     behind_pgbouncer = settings.database_pooler == "pgbouncer"
     engine = create_async_engine(
-        url,
+        engine_url(url),
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         # The connection returned last goes out first: under light load a

@@ -26,6 +26,9 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from {{ cookiecutter.package_name }}.db.liveness import (
     DeadConnectionError,
 )
+from {{ cookiecutter.package_name }}.db.read_only import (
+    READ_ONLY,
+)
 
 READ_ONLY_TRANSACTION = "25006"
 PRIMARY_SESSION_ATTRS = "read-write"
@@ -64,6 +67,11 @@ def follow_the_primary(engine: AsyncEngine) -> None:
         sqlstate = getattr(
             context.sqlalchemy_exception and context.sqlalchemy_exception.orig, "sqlstate", None
         )
-        if sqlstate == READ_ONLY_TRANSACTION:
+        read = context.execution_context is not None and bool(
+            context.execution_context.execution_options.get(READ_ONLY)
+        )
+        # In a read session, 25006 is the code's own write (a function that writes,
+        # in a READ ONLY transaction): a bug to report, not a failover.
+        if sqlstate == READ_ONLY_TRANSACTION and not read:
             context.is_disconnect = True
             context.invalidate_pool_on_disconnect = True

@@ -68,7 +68,10 @@ def explain(cause: BaseException, url: URL, where: str) -> str:  # noqa: C901, P
     if isinstance(cause, socket.gaierror):
         return f"{where}: the host name does not resolve ({cause.strerror}): check the URL"
     if isinstance(cause, TimeoutError):
-        return f"{where}: no answer within the connect timeout (DATABASE_CONNECT_TIMEOUT)"
+        return (
+            f"{where}: no answer within the connect timeout"
+            " (connect_timeout in the URL, else DATABASE_CONNECT_TIMEOUT)"
+        )
     if isinstance(cause, ConnectionError) and "SSL" in str(cause):
         return f"{where}: the server offers no TLS, which sslmode asks for ({cause})"
     return f"{where}: {type(cause).__name__}: {cause}".splitlines()[0]

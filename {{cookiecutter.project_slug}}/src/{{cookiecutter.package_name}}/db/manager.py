@@ -1,14 +1,17 @@
 """The process's engines and session factories, owned by one object."""
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Self
 
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
 from {{ cookiecutter.package_name }}.db.admission import (
     Admission,
 )
@@ -32,13 +35,25 @@ from {{ cookiecutter.package_name }}.db.read_your_writes import (
 from {{ cookiecutter.package_name }}.db.readiness import (
     PrimaryCheck,
 )
-from {{ cookiecutter.package_name }}.db.replicas import (
-    Replicas,
+from {{ cookiecutter.package_name }}.db.replica_monitor import (
     parse_lsn,
 )
+from {{ cookiecutter.package_name }}.db.replicas import (
+    Replicas,
+)
 
-# The innermost session the current task opened through a manager, while it is open.
-OPEN_SESSION: ContextVar[AsyncSession | None] = ContextVar("open_session", default=None)
+# The sessions the current task opened through a manager and has not closed yet.
+OPEN_SESSIONS: ContextVar[tuple[AsyncSession, ...]] = ContextVar("open_sessions", default=())
+
+
+@contextmanager
+def _open(session: AsyncSession) -> Iterator[None]:
+    """Count ``session`` among the task's open sessions for the block."""
+    token = OPEN_SESSIONS.set((*OPEN_SESSIONS.get(), session))
+    try:
+        yield
+    finally:
+        OPEN_SESSIONS.reset(token)
 
 
 class DatabaseSessionManager:
@@ -86,7 +101,7 @@ class DatabaseSessionManager:
         )
         replica_url = settings.replica_url_object
         self.replicas = (
-            Replicas.from_settings(settings, replica_url, url, read_options)
+            Replicas(settings, replica_url, url, read_options)
             if replica_url is not None and not job
             else None
         )
@@ -122,46 +137,50 @@ class DatabaseSessionManager:
     async def read_session(self) -> AsyncIterator[AsyncSession]:
         """A session that only reads: any flush or write statement raises.
 
-        It runs on a read replica when one is up and fresh enough (see
-        ``db/replicas.py``), else on the primary. With
-        ``DATABASE_AUTOCOMMIT_READS`` (the default; not behind PgBouncer) each
-        query runs on its own, as its own snapshot: a read whose queries must
-        agree should use ``session()``. See ``db/read_only.py``.
+        It runs on a read replica when one is up, fresh enough and not busy (see
+        ``db/replicas.py``), else on the primary. With ``DATABASE_AUTOCOMMIT_READS``
+        (the default; not behind PgBouncer) each query runs on its own, as its
+        own snapshot: a read whose queries must agree should use ``session()``.
+        See ``db/read_only.py``.
         """
         async with AsyncExitStack() as stack:
-            session = await self._standby_session(stack)
+            session = None
+            if self.replicas is not None:
+                session = await self._standby_session(self.replicas, stack)
             if session is None:
                 await stack.enter_async_context(self.admission.slot())
                 session = await stack.enter_async_context(self.read_sessionmaker())
-            token = OPEN_SESSION.set(session)
-            try:
+            with _open(session):
                 yield session
-            finally:
-                OPEN_SESSION.reset(token)
 
-    async def _standby_session(self, stack: AsyncExitStack) -> AsyncSession | None:
+    @staticmethod
+    async def _standby_session(replicas: Replicas, stack: AsyncExitStack) -> AsyncSession | None:
         """A read session on a standby, connected already; ``None`` to read on the primary."""
-        if self.replicas is None:
-            return None
         written = written_position()
         try:
             position = parse_lsn(written) if written else None
         except ValueError:  # a cookie that is not a position: read on the primary
             return None
-        standby = self.replicas.choose(position)
+        standby = replicas.choose(position)
         if standby is None:
             return None
-        async with AsyncExitStack() as attempt:
+        attempt = AsyncExitStack()
+        try:
             await attempt.enter_async_context(standby.admission.slot())
             session = await attempt.enter_async_context(standby.sessionmaker())
-            try:
-                await session.connection()  # a standby that is down gives way to the primary
-            except DatabaseUnavailableError as exc:
-                self.replicas.skip(standby, str(exc))
-                return None
-            stack.push_async_exit(attempt.pop_all())
-            return session
-        return None
+            await session.connection()  # a standby that is down gives way to the primary
+        except DatabaseUnavailableError as exc:
+            await attempt.aclose()
+            replicas.skip(standby, str(exc))
+            return None
+        except PoolTimeoutError:  # busy after all: the primary serves this read
+            await attempt.aclose()
+            return None
+        except BaseException:
+            await attempt.aclose()
+            raise
+        await stack.enter_async_context(attempt)
+        return session
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -172,11 +191,9 @@ class DatabaseSessionManager:
         request still returns its connection to the pool.
         """
         async with self.admission.slot(), self.sessionmaker() as session:
-            token = OPEN_SESSION.set(session)
-            try:
-                yield session
-            except Exception:
-                await session.rollback()
-                raise
-            finally:
-                OPEN_SESSION.reset(token)
+            with _open(session):
+                try:
+                    yield session
+                except Exception:
+                    await session.rollback()
+                    raise

@@ -30,17 +30,23 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 # The execution option that marks a read session's statements.
 READ_ONLY = "read_only_session"
-# Statements that read, by their first keyword.
+# Statements that read, by their first keyword, and those that only mark a
+# transaction (a read session may nest one with ``begin_nested``).
 READ_KEYWORDS = frozenset({"SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN"})
-# Words that make one of those write or lock.
-WRITE_WORDS = re.compile(
-    r"\b(INSERT|UPDATE|DELETE|MERGE|INTO|FOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|SHARE|KEY\s+SHARE))\b",
+TRANSACTION_KEYWORDS = frozenset({"SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT"})
+# What makes one of those write or lock: a data-modifying clause (a column that
+# happens to be named ``update`` or ``delete`` is written ``t.update`` and does
+# not match), ``SELECT ... INTO``, or a locking clause.
+WRITE_CLAUSES = re.compile(
+    r"(?<![.\w])(?:INSERT\s+INTO|DELETE\s+FROM|MERGE\s+INTO|UPDATE\s+(?:ONLY\s+)?\S+\s+(?:AS\s+)?(?:\S+\s+)?SET)\b"
+    r"|(?<![.\w])INTO\b"
+    r"|\bFOR\s+(?:NO\s+KEY\s+)?UPDATE\b|\bFOR\s+(?:KEY\s+)?SHARE\b",
     re.IGNORECASE,
 )
-# Comments, string literals, quoted names and dollar-quoted bodies.
-NOT_KEYWORDS = re.compile(
-    r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|(\$\w*\$).*?\1", re.DOTALL
-)
+# Comments, then string literals, quoted names and dollar-quoted bodies: none
+# of them holds a keyword (each of the latter becomes one neutral word).
+COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|(\$\w*\$).*?\1", re.DOTALL)
 USE_INSTEAD = "write through DbSession (DatabaseSessionManager.session()) instead"
 
 
@@ -51,9 +57,11 @@ class ReadOnlySessionError(InvalidRequestError):
 @lru_cache(maxsize=1024)
 def is_read(statement: str) -> bool:
     """Whether ``statement`` only reads (see the module's docstring for the limits)."""
-    words = NOT_KEYWORDS.sub(" ", statement).lstrip(" \t\r\n(")
+    words = QUOTED.sub(" _ ", COMMENTS.sub(" ", statement)).lstrip(" \t\r\n(")
     first = words.split(None, 1)[0].upper() if words else ""
-    return first in READ_KEYWORDS and WRITE_WORDS.search(words) is None
+    if first in TRANSACTION_KEYWORDS:
+        return True
+    return first in READ_KEYWORDS and WRITE_CLAUSES.search(words) is None
 
 
 class ReadOnlySession(Session):

@@ -10,15 +10,26 @@ to the primary. Clients that keep cookies (browsers, ``httpx.Client``,
 bound. Without replicas nothing of this runs.
 """
 
+import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from {{ cookiecutter.package_name }}.db.failures import (
+    DatabaseUnavailableError,
+)
+from {{ cookiecutter.package_name }}.db.redaction import (
+    describe,
+)
+
+logger = logging.getLogger(__name__)
 
 COOKIE = "db_written_lsn"
 COOKIE_MAX_AGE_SECONDS = 300
@@ -53,12 +64,19 @@ def written_position() -> str | None:
 
 
 async def remember_commit(session: AsyncSession) -> None:
-    """After the request's session committed, note the primary's position for its answer."""
+    """After the request's session committed, note the primary's position for its answer.
+
+    The commit is done: if the position cannot be had, the answer goes without
+    it (the client's next reads then rely on the lag bound alone).
+    """
     writes = _writes.get()
     if writes is None or not session.info.get(COMMITTED):
         return
-    connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    writes.made = str(await connection.scalar(POSITION))
+    try:
+        connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        writes.made = str(await connection.scalar(POSITION))
+    except (DatabaseUnavailableError, DBAPIError) as exc:
+        logger.warning("read-your-writes: no position after the commit: %s", describe(exc))
 
 
 class ReadYourWritesMiddleware:
@@ -78,10 +96,11 @@ class ReadYourWritesMiddleware:
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and writes.made is not None:
+                secure = "; Secure" if scope.get("scheme") == "https" else ""
                 MutableHeaders(scope=message).append(
                     "Set-Cookie",
                     f"{COOKIE}={writes.made}; Max-Age={COOKIE_MAX_AGE_SECONDS};"
-                    " Path=/; HttpOnly; SameSite=Lax",
+                    f" Path=/; HttpOnly; SameSite=Lax{secure}",
                 )
             await send(message)
 

@@ -4,38 +4,33 @@
 one standby with a pool of its own, built like the primary's). A read session
 goes to a standby, in turn, only if:
 
-- the standby answered the monitor's last poll (a standby that is down is
-  skipped, and reads go to the primary without an error);
+- the standby answered the lag monitor's last poll (``db/replica_monitor.py``):
+  one that is down, or stopped answering, is skipped and reads go to the
+  primary without an error (a read already running on it when it stops
+  answering waits out its statement deadline, then answers 503);
 - it trails the primary by at most ``DATABASE_REPLICA_MAX_LAG`` seconds;
-- it has replayed the client's own last write (``db/read_your_writes.py``).
-
-The lag is measured from the servers, in the background, never on a request's
-path: every ``POLL_SECONDS`` the monitor notes the primary's WAL position with
-the time it asked, and each standby's replayed position. A standby that has
-replayed the position the primary had at time *t* has every transaction
-committed before *t*, so it trails by at most ``now - t``; a standby that is
-caught up trails by about one poll. This bound needs no clock but the
-monitor's own, holds however far the WAL receiver itself lags, and covers a
-standby held back on purpose (``recovery_min_apply_delay``).
+- it has replayed the client's own last write (``db/read_your_writes.py``);
+- its pool has a connection free: a busy standby sends the read to the primary
+  rather than queue it.
 """
 
 import asyncio
 import contextlib
 import itertools
 import logging
-import time
-from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+)
+from {{ cookiecutter.package_name }}.config.database_hosts import (
+    hosts_of,
+)
 from {{ cookiecutter.package_name }}.config.database_url import (
     canonical_url,
-    hosts_of,
 )
 from {{ cookiecutter.package_name }}.db.admission import (
     Admission,
@@ -43,91 +38,44 @@ from {{ cookiecutter.package_name }}.db.admission import (
 from {{ cookiecutter.package_name }}.db.engine import (
     create_engine_for,
 )
-from {{ cookiecutter.package_name }}.db.failures import (
-    DatabaseUnavailableError,
-)
 from {{ cookiecutter.package_name }}.db.read_only import (
     ReadOnlySession,
 )
-from {{ cookiecutter.package_name }}.db.redaction import (
-    describe,
+from {{ cookiecutter.package_name }}.db.replica_monitor import (
+    LagMonitor,
+    Position,
 )
 
 logger = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.2
-QUERY_TIMEOUT_SECONDS = 1.0
-# Positions of the primary kept for the lag bound: a minute of polls.
-SAMPLES = int(60 / POLL_SECONDS)
-PRIMARY_POSITION = text("SELECT pg_current_wal_lsn()::text")
-STANDBY_POSITION = text(
-    "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery()"
-    " THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text"
-)
 
-
-def parse_lsn(lsn: str) -> int:
-    """A WAL position (``16/B374D848``) as a number that orders like it."""
-    high, _, low = lsn.partition("/")
-    return (int(high, 16) << 32) | int(low, 16)
-
-
-@dataclass
+@dataclass(frozen=True)
 class Standby:
-    """One standby: its pool, and what the monitor last learnt of it."""
+    """One standby's pool, and where its reads take turns."""
 
     name: str
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     admission: Admission
-    monitor: AsyncEngine
-    replayed: int = -1
-    lag: float = float("inf")
-    problem: str | None = "not polled yet"
-
-    def serves(self, max_lag: float, written: int | None) -> bool:
-        """Whether a read may go here: up, fresh enough, past the client's last write."""
-        return (
-            self.problem is None
-            and self.lag <= max_lag
-            and (written is None or self.replayed >= written)
-        )
-
-    def state(self) -> str:
-        """For the readiness probe: ``ok``, its lag, or why it is skipped."""
-        if self.problem is not None:
-            return f"skipped: {self.problem}"
-        return f"ok, {self.lag:.1f} s behind"
 
 
-@dataclass
 class Replicas:
-    """The standbys of ``DATABASE_REPLICA_URL``, and the monitor that keeps their lag."""
+    """The standbys of ``DATABASE_REPLICA_URL``, their pools and their lag monitor."""
 
-    standbys: list[Standby]
-    primary_monitor: AsyncEngine
-    max_lag: float
-    _samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=SAMPLES))
-    _turn: Iterator[int] = field(init=False)
-    _task: asyncio.Task[None] | None = None
-
-    def __post_init__(self) -> None:
-        self._turn = itertools.cycle(range(len(self.standbys)))
-
-    @classmethod
-    def from_settings(
-        cls,
+    def __init__(
+        self,
         settings: Settings,
         replica_url: URL,
         primary_url: URL,
         read_options: dict[str, object],
-    ) -> "Replicas":
-        """One pool per standby of ``replica_url``, and one connection each for the monitor.
+    ) -> None:
+        """One pool per standby of ``replica_url``, and one monitor connection per server.
 
         ``read_options`` are the execution options of the primary's read sessions,
         so that a read runs the same way wherever it goes.
         """
-        monitor_settings = settings.model_copy(
+        self.max_lag = settings.database_replica_max_lag
+        monitoring = settings.model_copy(
             update={
                 "database_pool_size": 1,
                 "database_max_overflow": 0,
@@ -135,7 +83,8 @@ class Replicas:
                 "database_pool_pre_ping": False,
             }
         )
-        standbys = []
+        self.standbys: list[Standby] = []
+        monitored: dict[str, AsyncEngine] = {}
         for host, port in hosts_of(replica_url):
             url = canonical_url(
                 [(host, port)],
@@ -145,9 +94,10 @@ class Replicas:
                 query={k: str(v) for k, v in replica_url.query.items() if k != "host"},
             )
             engine = create_engine_for(url, settings, role="replica")
-            standbys.append(
+            name = f"{host}:{port}"
+            self.standbys.append(
                 Standby(
-                    name=f"{host}:{port}",
+                    name=name,
                     engine=engine,
                     sessionmaker=async_sessionmaker(
                         engine.execution_options(**read_options),
@@ -158,33 +108,53 @@ class Replicas:
                         settings.database_pool_size + settings.database_max_overflow,
                         settings.database_pool_timeout,
                     ),
-                    monitor=create_engine_for(url, monitor_settings, role="replica"),
                 )
             )
-        primary_monitor = create_engine_for(primary_url, monitor_settings)
-        return cls(standbys, primary_monitor, settings.database_replica_max_lag)
+            monitored[name] = create_engine_for(url, monitoring, role="replica")
+        self.monitor = LagMonitor(create_engine_for(primary_url, monitoring), monitored)
+        self._engines = [*monitored.values(), self.monitor.primary]
+        self._turn = itertools.cycle(range(len(self.standbys)))
+        self._task: asyncio.Task[None] | None = None
 
     def choose(self, written: int | None) -> Standby | None:
         """The next standby that may serve a read, or ``None`` for the primary."""
         for _ in self.standbys:
             standby = self.standbys[next(self._turn)]
-            if standby.serves(self.max_lag, written):
+            if self._serves(self.monitor.positions[standby.name], written) and not (
+                standby.admission.busy()
+            ):
                 return standby
         return None
 
+    def _serves(self, position: Position, written: int | None) -> bool:
+        return (
+            position.problem is None
+            and position.lag <= self.max_lag
+            and (written is None or position.replayed >= written)
+        )
+
     def states(self) -> dict[str, str]:
-        """Each standby's state, for the readiness probe."""
-        return {standby.name: standby.state() for standby in self.standbys}
+        """Each standby's state for the readiness probe (the reasons are in the log)."""
+        states = {}
+        for standby in self.standbys:
+            position = self.monitor.positions[standby.name]
+            if position.problem is not None:
+                states[standby.name] = "skipped"
+            elif position.lag > self.max_lag:
+                states[standby.name] = "behind"
+            else:
+                states[standby.name] = f"ok, {position.lag:.1f} s behind"
+        return states
 
     def skip(self, standby: Standby, problem: str) -> None:
         """Send reads elsewhere until the monitor reaches ``standby`` again."""
-        if standby.problem is None:
+        if self.monitor.positions[standby.name].problem is None:
             logger.warning("standby %s skipped: %s", standby.name, problem)
-        standby.problem = problem
+        self.monitor.positions[standby.name] = Position(problem=problem)
 
     async def start(self) -> None:
-        """Start the monitor (one per process)."""
-        self._task = asyncio.create_task(self._monitor(), name="replica monitor")
+        """Start the lag monitor (one per process)."""
+        self._task = asyncio.create_task(self.monitor.run(), name="replica monitor")
 
     async def close(self) -> None:
         """Stop the monitor and close every standby's connections."""
@@ -192,55 +162,5 @@ class Replicas:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.primary_monitor.dispose()
-        for standby in self.standbys:
-            await standby.engine.dispose()
-            await standby.monitor.dispose()
-
-    async def _monitor(self) -> None:
-        while True:
-            await self.poll()
-            await asyncio.sleep(POLL_SECONDS)
-
-    async def poll(self) -> None:
-        """Note the primary's position, then each standby's replay and lag."""
-        asked_at = time.monotonic()
-        try:
-            async with (
-                asyncio.timeout(QUERY_TIMEOUT_SECONDS),
-                self.primary_monitor.connect() as conn,
-            ):
-                position = await conn.scalar(PRIMARY_POSITION)
-        except Exception:  # no position this time: the standbys' bound just grows older
-            logger.debug("replica monitor: no position from the primary", exc_info=True)
-        else:
-            self._samples.append((asked_at, parse_lsn(str(position))))
-        for standby in self.standbys:
-            await self._poll_standby(standby)
-
-    async def _poll_standby(self, standby: Standby) -> None:
-        try:
-            async with asyncio.timeout(QUERY_TIMEOUT_SECONDS), standby.monitor.connect() as conn:
-                in_recovery, position = (await conn.execute(STANDBY_POSITION)).one()
-        except DatabaseUnavailableError as exc:
-            self.skip(standby, str(exc))
-            return
-        except TimeoutError:
-            self.skip(standby, f"no answer within {QUERY_TIMEOUT_SECONDS:g} s")
-            return
-        except Exception as exc:  # noqa: BLE001 - any failure of the poll skips the standby
-            self.skip(standby, describe(exc))
-            return
-        standby.replayed = parse_lsn(position)
-        standby.lag = 0.0 if not in_recovery else self._trails_by(standby.replayed)
-        if standby.problem is not None:
-            logger.info("standby %s serves reads again", standby.name)
-        standby.problem = None
-
-    def _trails_by(self, replayed: int) -> float:
-        """Seconds since the newest primary position the standby has replayed."""
-        now = time.monotonic()
-        for asked_at, position in reversed(self._samples):
-            if position <= replayed:
-                return now - asked_at
-        return float("inf")
+        for engine in (*self._engines, *(standby.engine for standby in self.standbys)):
+            await engine.dispose()
