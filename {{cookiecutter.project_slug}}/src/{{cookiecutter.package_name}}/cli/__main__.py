@@ -1,4 +1,7 @@
-"""Entry point: ``python -m {{ cookiecutter.package_name }}.cli COMMAND``."""
+"""The command line's entry point.
+
+``python -m {{ cookiecutter.package_name }}.cli COMMAND``
+"""
 
 import argparse
 import asyncio
