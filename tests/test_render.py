@@ -44,6 +44,13 @@ def test_variant_renders_exactly_its_files_cleanly(cookies, answers: dict[str, s
     traced = answers["observability"] == "opentelemetry"
     assert ("opentelemetry-sdk>=" in pyproject) == traced
     assert (project / "tests" / "test_telemetry.py").is_file() == traced
+    assert (project / "docs" / "tracing.md").is_file() == traced
+
+    readme = (project / "README.md").read_text().splitlines()
+    assert len(readme) <= template.README_MAX_LINES, len(readme)
+    headings = [line for line in readme if line.startswith("## ")]
+    assert headings[-1] == "## Documentation", headings  # the index, last, for others to extend
+    assert template.broken_links(project) == []
 
     if answers["ci"] != "github":
         return  # `ci` owns only CI files: the Python is the ci=github render's, linted there

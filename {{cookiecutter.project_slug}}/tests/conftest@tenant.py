@@ -30,7 +30,10 @@ OTHER_TENANT = "beta"
 
 
 @pytest.fixture(scope="session")
-async def settings() -> Settings:
+async def settings(
+    *,
+    embedded_test_database: bool,  # noqa: ARG001 - it sets TEST_DATABASE_URL
+) -> Settings:
     """Test settings serving two tenants, both migrated."""
     return await prepare_database(make_test_settings(tenants=[TENANT, OTHER_TENANT]))
 

@@ -86,11 +86,27 @@ async def prepare_database(settings: Settings) -> Settings:
     return settings
 
 
-@pytest.fixture(scope="session", autouse=True)
+# A test that uses any of these fixtures needs PostgreSQL: it is marked ``database``,
+# and ``pytest -m "not database"`` (the pre-commit hook) leaves it out.
+DATABASE_FIXTURES = frozenset({"embedded_test_database", "settings"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "database: needs PostgreSQL (set by the fixtures it uses)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that reaches the database through its fixtures."""
+    for item in items:
+        if DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.database)
+
+
+@pytest.fixture(scope="session")
 def embedded_test_database() -> Iterator[bool]:
     """Point ``TEST_DATABASE_URL`` at the embedded server when no server is configured.
 
-    Yields whether it did.
+    Yields whether it did. Only tests that need a database start it.
     """
     configured = Settings()
     if "TEST_DATABASE_URL" in os.environ or not embedded_applies(configured):
@@ -103,7 +119,10 @@ def embedded_test_database() -> Iterator[bool]:
 
 
 @pytest.fixture(scope="session")
-async def settings() -> Settings:
+async def settings(
+    *,
+    embedded_test_database: bool,  # noqa: ARG001 - it sets TEST_DATABASE_URL
+) -> Settings:
     """Settings pointing at the migrated test database."""
     return await prepare_database(make_test_settings())
 
