@@ -32,9 +32,11 @@ from {{ cookiecutter.package_name }}.db.read_your_writes import (
 from {{ cookiecutter.package_name }}.db.readiness import (
     PrimaryCheck,
 )
+from {{ cookiecutter.package_name }}.db.replica_lag import (
+    parse_lsn,
+)
 from {{ cookiecutter.package_name }}.db.replicas import (
     Replicas,
-    parse_lsn,
 )
 
 # The innermost session the current task opened through a manager, while it is open.

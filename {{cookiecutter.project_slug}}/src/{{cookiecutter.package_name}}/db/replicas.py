@@ -10,25 +10,16 @@ goes to a standby, in turn, only if:
 - it has replayed the client's own last write (``db/read_your_writes.py``).
 
 The lag is measured from the servers, in the background, never on a request's
-path: every ``POLL_SECONDS`` the monitor notes the primary's WAL position with
-the time it asked, and each standby's replayed position. A standby that has
-replayed the position the primary had at time *t* has every transaction
-committed before *t*, so it trails by at most ``now - t``; a standby that is
-caught up trails by about one poll. This bound needs no clock but the
-monitor's own, holds however far the WAL receiver itself lags, and covers a
-standby held back on purpose (``recovery_min_apply_delay``).
+path (``db/replica_lag.py``).
 """
 
 import asyncio
 import contextlib
 import itertools
 import logging
-import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -43,33 +34,16 @@ from {{ cookiecutter.package_name }}.db.admission import (
 from {{ cookiecutter.package_name }}.db.engine import (
     create_engine_for,
 )
-from {{ cookiecutter.package_name }}.db.failures import (
-    DatabaseUnavailableError,
-)
 from {{ cookiecutter.package_name }}.db.read_only import (
     ReadOnlySession,
 )
-from {{ cookiecutter.package_name }}.db.redaction import (
-    describe,
+from {{ cookiecutter.package_name }}.db.replica_lag import (
+    POLL_SECONDS,
+    LagMonitor,
+    StandbyUnreachableError,
 )
 
 logger = logging.getLogger(__name__)
-
-POLL_SECONDS = 0.2
-QUERY_TIMEOUT_SECONDS = 1.0
-# Positions of the primary kept for the lag bound: a minute of polls.
-SAMPLES = int(60 / POLL_SECONDS)
-PRIMARY_POSITION = text("SELECT pg_current_wal_lsn()::text")
-STANDBY_POSITION = text(
-    "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery()"
-    " THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text"
-)
-
-
-def parse_lsn(lsn: str) -> int:
-    """A WAL position (``16/B374D848``) as a number that orders like it."""
-    high, _, low = lsn.partition("/")
-    return (int(high, 16) << 32) | int(low, 16)
 
 
 @dataclass
@@ -105,9 +79,8 @@ class Replicas:
     """The standbys of ``DATABASE_REPLICA_URL``, and the monitor that keeps their lag."""
 
     standbys: list[Standby]
-    primary_monitor: AsyncEngine
+    lag: LagMonitor
     max_lag: float
-    _samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=SAMPLES))
     _turn: Iterator[int] = field(init=False)
     _task: asyncio.Task[None] | None = None
 
@@ -161,8 +134,8 @@ class Replicas:
                     monitor=create_engine_for(url, monitor_settings, role="replica"),
                 )
             )
-        primary_monitor = create_engine_for(primary_url, monitor_settings)
-        return cls(standbys, primary_monitor, settings.database_replica_max_lag)
+        lag = LagMonitor(create_engine_for(primary_url, monitor_settings))
+        return cls(standbys, lag, settings.database_replica_max_lag)
 
     def choose(self, written: int | None) -> Standby | None:
         """The next standby that may serve a read, or ``None`` for the primary."""
@@ -192,7 +165,7 @@ class Replicas:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.primary_monitor.dispose()
+        await self.lag.primary.dispose()
         for standby in self.standbys:
             await standby.engine.dispose()
             await standby.monitor.dispose()
@@ -204,43 +177,13 @@ class Replicas:
 
     async def poll(self) -> None:
         """Note the primary's position, then each standby's replay and lag."""
-        asked_at = time.monotonic()
-        try:
-            async with (
-                asyncio.timeout(QUERY_TIMEOUT_SECONDS),
-                self.primary_monitor.connect() as conn,
-            ):
-                position = await conn.scalar(PRIMARY_POSITION)
-        except Exception:  # no position this time: the standbys' bound just grows older
-            logger.debug("replica monitor: no position from the primary", exc_info=True)
-        else:
-            self._samples.append((asked_at, parse_lsn(str(position))))
+        await self.lag.note_primary()
         for standby in self.standbys:
-            await self._poll_standby(standby)
-
-    async def _poll_standby(self, standby: Standby) -> None:
-        try:
-            async with asyncio.timeout(QUERY_TIMEOUT_SECONDS), standby.monitor.connect() as conn:
-                in_recovery, position = (await conn.execute(STANDBY_POSITION)).one()
-        except DatabaseUnavailableError as exc:
-            self.skip(standby, str(exc))
-            return
-        except TimeoutError:
-            self.skip(standby, f"no answer within {QUERY_TIMEOUT_SECONDS:g} s")
-            return
-        except Exception as exc:  # noqa: BLE001 - any failure of the poll skips the standby
-            self.skip(standby, describe(exc))
-            return
-        standby.replayed = parse_lsn(position)
-        standby.lag = 0.0 if not in_recovery else self._trails_by(standby.replayed)
-        if standby.problem is not None:
-            logger.info("standby %s serves reads again", standby.name)
-        standby.problem = None
-
-    def _trails_by(self, replayed: int) -> float:
-        """Seconds since the newest primary position the standby has replayed."""
-        now = time.monotonic()
-        for asked_at, position in reversed(self._samples):
-            if position <= replayed:
-                return now - asked_at
-        return float("inf")
+            try:
+                standby.replayed, standby.lag = await self.lag.measure(standby.monitor)
+            except StandbyUnreachableError as exc:
+                self.skip(standby, str(exc))
+                continue
+            if standby.problem is not None:
+                logger.info("standby %s serves reads again", standby.name)
+            standby.problem = None
