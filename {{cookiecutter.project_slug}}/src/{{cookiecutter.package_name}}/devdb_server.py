@@ -1,8 +1,9 @@
-"""The embedded PostgreSQL's own program: ``python -m {{ cookiecutter.package_name }}.devdb_server``.
+"""The embedded PostgreSQL's own program, which ``devdb.py`` runs under its locks.
 
-``devdb.py`` runs it, under its locks, to ``start`` the server of a data folder
-(printing the URL of a database it creates if missing) or to ``stop`` it. It
-imports the database libraries only where it needs them: a stop stays quick.
+``python -m <package>.devdb_server start|stop DIR [DATABASE]``
+starts the server of a data folder (printing the URL of a database it creates
+if missing) or stops it. It imports the database libraries only where it
+needs them: a stop stays quick.
 """
 
 import asyncio
