@@ -88,10 +88,11 @@ PROJECT_NAMES = st.one_of(
     NAMED,
     NAMED,
     st.tuples(LETTER, text(min_size=54, max_size=59)).map("".join),  # at the 60-character limit
-    # Before and after "tests"; Greek letters that look Latin; German ones.
+    # Before and after "tests"; padded; Greek letters that look Latin; German ones.
     st.sampled_from(
         [
             "Wallet API",
+            "  Wallet API ",
             "Zeta",
             "\u039f\u03c1ders \u03a9mega",
             "Große Plattform für Kunden & Partner",
