@@ -66,11 +66,12 @@ Created {slug}. Next steps:
   cd {slug}
   uv lock && git init && git add . && git commit -m "Generate {slug}"
   uv sync
+  uv run pre-commit install     # ruff, mypy and the fast tests on every commit
   cp .env.example .env          # then set DATABASE_URL (without PostgreSQL: skip, see README)
   uv run alembic upgrade head
   uv run {slug} dev    # migrates, serves with reload: http://127.0.0.1:8000/docs
 
-README.md has the tests, the deployment and the database layer.
+README.md has the tests, the settings and the deployment; docs/ has one page per topic.
 """
 
 

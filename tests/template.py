@@ -165,3 +165,21 @@ def project_files(project: Path) -> set[str]:
         for p in project.rglob("*")
         if p.is_file() and ".venv" not in p.parts and "__pycache__" not in p.parts
     }
+
+
+# The generated README is an index: what the service is, set-up, run, test, the
+# settings, deploy in brief, the layout, and links to docs/ for every deep topic.
+README_MAX_LINES = 250
+MARKDOWN_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def broken_links(project: Path) -> list[str]:
+    """Relative links of the README and docs/ pages that name no file of the project."""
+    broken = []
+    for page in [project / "README.md", *sorted((project / "docs").glob("*.md"))]:
+        for target in MARKDOWN_LINK.findall(page.read_text(encoding="utf-8")):
+            if "://" in target:
+                continue
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(project)} -> {target}")
+    return broken

@@ -1,5 +1,8 @@
 """Bad answers are refused with a reason naming the field, and leave nothing on disk."""
 
+import ast
+import sys
+
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
@@ -100,3 +103,34 @@ def test_good_answers_are_accepted(cookies, answers: dict[str, str], package: st
     result = cookies.bake(extra_context=answers)
     assert result.exception is None
     assert (result.project_path / "src" / package).is_dir()
+
+
+def imported_modules(project) -> set[str]:
+    """The top-level modules a project's Python files import, but its own and the stdlib's."""
+    found: set[str] = set()
+    for path in project.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.partition(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.partition(".")[0])
+    return found - set(sys.stdlib_module_names) - {project.name.replace("-", "_")}
+
+
+def test_no_package_name_shadows_what_the_project_imports(
+    cookies, capfd: pytest.CaptureFixture[str]
+) -> None:
+    every_option = {
+        "tenancy": "schema-per-tenant",
+        "session_scope": "task",
+        "observability": "opentelemetry",
+    }
+    project = cookies.bake(extra_context=every_option).project_path
+    modules = imported_modules(project) | {"migrations", "mypy", "ruff", "pre_commit"}
+    assert {"fastapi", "sqlalchemy", "opentelemetry", "tests"} <= modules
+    accepted = []
+    for module in sorted(modules):
+        result = cookies.bake(extra_context={**every_option, "package_name": module})
+        if result.exit_code == 0 or "would shadow" not in capfd.readouterr().err:
+            accepted.append(module)
+    assert accepted == []

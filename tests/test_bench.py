@@ -5,13 +5,13 @@ It needs wrk (``apt-get install wrk``); without it the test is skipped.
 """
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.prerequisites import require
 from tests.template import ROOT
 from tests.tools import clean_env
 
@@ -30,8 +30,7 @@ APPS = [
 
 @pytest.mark.boot
 def test_smoke_run_writes_sane_results(pg_admin_url: str, tmp_path: Path, figure) -> None:
-    if shutil.which("wrk") is None:
-        pytest.skip("wrk is not installed (apt-get install wrk)")
+    require("wrk")
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--out", str(tmp_path)],
         cwd=ROOT,

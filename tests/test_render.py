@@ -1,5 +1,7 @@
 """Every combination of answers renders a complete, clean project."""
 
+import ast
+import re
 import subprocess
 from pathlib import Path
 
@@ -44,6 +46,13 @@ def test_variant_renders_exactly_its_files_cleanly(cookies, answers: dict[str, s
     traced = answers["observability"] == "opentelemetry"
     assert ("opentelemetry-sdk>=" in pyproject) == traced
     assert (project / "tests" / "test_telemetry.py").is_file() == traced
+    assert (project / "docs" / "tracing.md").is_file() == traced
+
+    readme = (project / "README.md").read_text().splitlines()
+    assert len(readme) <= template.README_MAX_LINES, len(readme)
+    headings = [line for line in readme if line.startswith("## ")]
+    assert headings[-1] == "## Documentation", headings  # the index, last, for others to extend
+    assert template.broken_links(project) == []
 
     if answers["ci"] != "github":
         return  # `ci` owns only CI files: the Python is the ci=github render's, linted there
@@ -114,3 +123,35 @@ def test_the_bake_prints_the_first_commands(cookies, capfd: pytest.CaptureFixtur
     for command in (*commands, f"uv run {project.name} dev"):
         assert command in printed
         assert command in (project / "README.md").read_text()
+
+
+def setting_names(project: Path) -> set[str]:
+    """The environment variables of every settings class field, read from the source."""
+    names = set()
+    package = next((project / "src").iterdir())
+    for path in [*(package / "config").glob("*.py"), package / "schema.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and node.name.endswith("Settings"):
+                names.update(
+                    statement.target.id.upper()
+                    for statement in node.body
+                    if isinstance(statement, ast.AnnAssign)
+                    and isinstance(statement.target, ast.Name)
+                    and statement.target.id != "model_config"
+                )
+    return names
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [{}, {"database_schema": "app"}, {"tenancy": "schema-per-tenant"}],
+    ids=["default", "schema", "tenant"],
+)
+def test_the_readme_table_lists_every_setting(cookies, answers: dict[str, str]) -> None:
+    project = bake_ok(cookies, answers)
+    readme = (project / "README.md").read_text()
+    rows = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, re.MULTILINE))
+    settings = setting_names(project)
+    assert len(settings) > 25
+    assert settings - rows == set(), "settings missing from the README's table"
+    assert rows - settings == set(), "README rows that are no setting"

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import uv
 
+from tests.prerequisites import missing
+
 RUFF = shutil.which("ruff") or "ruff"
 
 
@@ -66,8 +68,5 @@ def find_python(version: str) -> str:
     )
     if found.returncode == 0 and found.stdout.strip():
         return found.stdout.strip()
-    msg = (
-        f"No Python {version} interpreter found to boot this variant. Install one "
-        f"(pyenv install {version}, or uv python install {version}) and run again."
-    )
-    raise AssertionError(msg)
+    missing(f"Python {version}, needed to boot this variant,", f"pyenv install {version}")
+    raise AssertionError  # unreachable: missing() skips or fails

@@ -7,7 +7,6 @@ root, so when the tests run as root every server command runs as the
 """
 
 import contextlib
-import glob
 import os
 import shutil
 import subprocess
@@ -16,22 +15,7 @@ import time
 from pathlib import Path
 
 from tests.faults.service import free_port
-
-
-def _bindir() -> Path | None:
-    """A directory holding initdb and pg_ctl: PATH, Debian's layout, or pgserver's."""
-    on_path = shutil.which("pg_ctl")
-    if on_path and shutil.which("initdb"):
-        return Path(on_path).resolve().parent
-    debian = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    if debian:
-        return Path(debian[-1]).parent
-    try:
-        import pgserver
-    except ImportError:
-        return None
-    bundled = Path(pgserver.__file__).parent / "pginstall" / "bin"
-    return bundled if (bundled / "pg_ctl").exists() else None
+from tests.prerequisites import require
 
 
 class ThrowawayCluster:
@@ -43,11 +27,7 @@ class ThrowawayCluster:
         A standby is a ``pg_basebackup -R`` of the running ``standby_of``: it
         follows its primary as soon as it starts.
         """
-        bindir = _bindir()
-        if bindir is None:
-            msg = "No initdb/pg_ctl found (PostgreSQL server binaries or the pgserver package)"
-            raise RuntimeError(msg)
-        self.bindir = bindir
+        self.bindir = require("postgresql")
         self.as_postgres = os.geteuid() == 0
         self.root = Path(tempfile.mkdtemp(prefix="throwaway-pg-"))
         self.data = self.root / "data"

@@ -17,18 +17,14 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from tests.faults.service import free_port
-
-HOW_TO_INSTALL = "PgBouncer is needed for these tests: apt-get install pgbouncer"
+from tests.prerequisites import require
 
 
 class PgBouncer:
     """``pgbouncer`` with ``pool_mode = transaction`` in front of ``server_url``."""
 
     def __init__(self, server_url: str, pool_size: int = 20) -> None:
-        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-        if not Path(binary).exists():
-            raise RuntimeError(HOW_TO_INSTALL)
-        self.binary = binary
+        self.binary = str(require("pgbouncer"))
         self.server = urlsplit(server_url)
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="pgbouncer-"))

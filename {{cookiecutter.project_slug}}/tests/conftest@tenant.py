@@ -23,14 +23,17 @@ from {{ cookiecutter.package_name }}.tenancy import (
     tenant_context,
 )
 
-from tests.fixtures import make_test_settings, prepare_database
+from tests.database import make_test_settings, prepare_database
 
 TENANT = "alpha"
 OTHER_TENANT = "beta"
 
 
 @pytest.fixture(scope="session")
-async def settings() -> Settings:
+async def settings(
+    *,
+    embedded_test_database: bool,  # noqa: ARG001 - it sets TEST_DATABASE_URL
+) -> Settings:
     """Test settings serving two tenants, both migrated."""
     return await prepare_database(make_test_settings(tenants=[TENANT, OTHER_TENANT]))
 

@@ -17,16 +17,11 @@ read sessions there (``ReadOnlySession``): a route that writes through
 ``DbReadSession`` fails its tests as it would fail in production.
 """
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from pathlib import Path
-from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr
@@ -40,9 +35,6 @@ from {{ cookiecutter.package_name }}.db import (
     get_db,
     get_read_db,
 )
-from {{ cookiecutter.package_name }}.db.provision import (
-    create_database_if_missing,
-)
 from {{ cookiecutter.package_name }}.db.read_only import (
     ReadOnlySession,
 )
@@ -54,43 +46,29 @@ from {{ cookiecutter.package_name }}.main import (
     create_app,
 )
 
-PROJECT_ROOT = Path(__file__).parent.parent
+from tests.database import make_test_settings, prepare_database
+
+# A test that uses any of these fixtures needs PostgreSQL: it is marked ``database``,
+# and ``pytest -m "not database"`` (the pre-commit hook) leaves it out.
+DATABASE_FIXTURES = frozenset({"embedded_test_database", "settings"})
 
 
-def make_test_settings(**overrides: Any) -> Settings:
-    """Settings for the test database (``TEST_DATABASE_URL`` or ``<database>_test``)."""
-    url = os.environ.get("TEST_DATABASE_URL")
-    if url is None:
-        configured = Settings().database_url_object
-        test_url = configured.set(database=f"{configured.database}_test")
-        url = test_url.render_as_string(hide_password=False)
-    return Settings(**overrides, environment="test", database_url=url)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "database: needs PostgreSQL (set by the fixtures it uses)")
 
 
-def alembic_config(settings: Settings) -> Config:
-    """The project's Alembic configuration, working with these settings."""
-    config = Config(PROJECT_ROOT / "alembic.ini")
-    config.attributes["settings"] = settings
-    return config
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that reaches the database through its fixtures."""
+    for item in items:
+        if DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.database)
 
 
-def migrate(settings: Settings, revision: str = "head") -> None:
-    """Run ``alembic upgrade`` with these settings."""
-    command.upgrade(alembic_config(settings), revision)
-
-
-async def prepare_database(settings: Settings) -> Settings:
-    """Create the test database if needed and migrate it to the latest revision."""
-    await create_database_if_missing(settings)
-    await asyncio.to_thread(migrate, settings)
-    return settings
-
-
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def embedded_test_database() -> Iterator[bool]:
     """Point ``TEST_DATABASE_URL`` at the embedded server when no server is configured.
 
-    Yields whether it did.
+    Yields whether it did. Only tests that need a database start it.
     """
     configured = Settings()
     if "TEST_DATABASE_URL" in os.environ or not embedded_applies(configured):
@@ -103,7 +81,10 @@ def embedded_test_database() -> Iterator[bool]:
 
 
 @pytest.fixture(scope="session")
-async def settings() -> Settings:
+async def settings(
+    *,
+    embedded_test_database: bool,  # noqa: ARG001 - it sets TEST_DATABASE_URL
+) -> Settings:
     """Settings pointing at the migrated test database."""
     return await prepare_database(make_test_settings())
 

@@ -6,7 +6,7 @@ from {{ cookiecutter.package_name }}.config import (
     Settings,
 )
 
-from tests.fixtures import alembic_config
+from tests.database import alembic_config
 
 
 def test_models_match_the_migrations(settings: Settings) -> None:

@@ -1,4 +1,4 @@
-"""{{ cookiecutter.project_name }}.
+"""{{ cookiecutter.project_name | trim }}.
 
-{{ cookiecutter.description | wordwrap(79) }}
+{{ cookiecutter.description | trim | wordwrap(79) }}
 """
