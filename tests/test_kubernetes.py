@@ -132,6 +132,16 @@ def test_every_rendering_passes_strict_validation(answers: dict[str, str], tmp_p
     assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
     assert "replicas" not in deployment["spec"]  # the HPA's to set
     assert "WEB_CONCURRENCY" in objects["ConfigMap"]["data"]
+    # The docs' commands name these objects and directories.
+    docs = (project / "docs" / "kubernetes.md").read_text()
+    for command in (
+        f"kubectl delete job {job['metadata']['name']} --ignore-not-found",
+        f"kubectl apply -k {KUBERNETES / 'migrate'}\n",
+        f"job/{job['metadata']['name']}\n",
+        f"kubectl apply -k {KUBERNETES}\n",
+        f"kubectl rollout status deployment/{deployment['metadata']['name']}\n",
+    ):
+        assert command in docs, command
 
 
 def test_a_malformed_manifest_fails_validation(tmp_path: Path) -> None:
