@@ -8,6 +8,7 @@ pyproject.toml pins the uvicorn releases whose internals this relies on.
 
 import logging
 import math
+import os
 import signal
 import time
 from types import FrameType
@@ -97,11 +98,14 @@ class DrainingProcess(multiprocess.Process):
 class DrainingSupervisor(multiprocess.Multiprocess):
     """uvicorn's supervisor of several workers, with draining workers.
 
-    Once it has passed SIGTERM on, it closes its own copy of the listening
-    socket: the socket then closes with the last worker's, when the drain is
-    over, and later connections are refused at once instead of waiting
-    unanswered in its backlog until the supervisor exits.
+    It passes SIGTERM on (uvicorn's way), and SIGINT as SIGINT too, so that
+    ``kill -INT`` stops the workers without a drain, as Ctrl-C does. Then it
+    closes its own copy of the listening socket: the socket closes with the
+    last worker's, when the drain is over, and later connections are refused
+    at once instead of waiting unanswered in its backlog until it exits.
     """
+
+    stop_now = False
 
     def run(self) -> None:
         """Start the workers and supervise them until a signal stops them."""
@@ -109,8 +113,16 @@ class DrainingSupervisor(multiprocess.Multiprocess):
         multiprocess.Process = DrainingProcess  # type: ignore[misc]
         super().run()
 
+    def handle_int(self) -> None:
+        """SIGINT: stop, the workers without draining."""
+        self.stop_now = True
+        super().handle_int()
+
     def terminate_all(self) -> None:
-        """Pass SIGTERM on to every worker, then let go of the listening socket."""
-        super().terminate_all()
+        """Pass the signal on to every worker, then let go of the listening socket."""
+        for process in self.processes if self.stop_now else []:
+            if process.pid is not None and process.exitcode is None:
+                os.kill(process.pid, signal.SIGINT)
+        super().terminate_all()  # SIGTERM: it no longer starts a drain after SIGINT
         for sock in self.sockets:
             sock.close()
