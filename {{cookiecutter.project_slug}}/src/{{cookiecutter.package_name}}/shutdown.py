@@ -114,7 +114,7 @@ class DrainingSupervisor(multiprocess.Multiprocess):
         super().run()
 
     def handle_int(self) -> None:
-        """SIGINT: stop, the workers without draining."""
+        """SIGINT: stop, and have the workers stop without draining."""
         self.stop_now = True
         super().handle_int()
 
