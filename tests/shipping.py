@@ -7,6 +7,7 @@ run those commands on the host.
 """
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -68,6 +69,25 @@ def actionlint(files: list[Path]) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
+
+
+# In a mount namespace of its own: the whole filesystem read-only but /tmp
+# (the pod's emptyDir), and the image's tree ($0) read-only although under /tmp.
+READ_ONLY_ROOT = (
+    'set -e; mount --bind /tmp /tmp; mount -o remount,bind,ro /; mount --bind "$0" "$0";'
+    ' mount -o remount,bind,ro "$0"; exec "$@"'
+)
+
+
+def can_make_root_read_only() -> bool:
+    """Whether ``read_only_root`` works here: it needs root and util-linux's unshare."""
+    return os.geteuid() == 0 and shutil.which("unshare") is not None
+
+
+def read_only_root(command: list[str], image: Path) -> list[str]:
+    """``command`` run as under ``readOnlyRootFilesystem`` with an emptyDir on /tmp."""
+    unshare = ["unshare", "--mount", "--propagation", "private"]
+    return [*unshare, "sh", "-c", READ_ONLY_ROOT, str(image), *command]
 
 
 @dataclass

@@ -6,6 +6,9 @@ from pydantic import BaseModel
 from {{ cookiecutter.package_name }}.db import (
     SessionManager,
 )
+from {{ cookiecutter.package_name }}.draining import (
+    is_draining,
+)
 from {{ cookiecutter.package_name }}.errors import (
     RETRY_AFTER_SECONDS,
 )
@@ -47,8 +50,11 @@ async def ready(manager: SessionManager, response: Response) -> HealthStatus:
 
     Read replicas are reported, never waited for: while the primary serves,
     reads fall back to it, so a standby that is down or behind never makes
-    the service unready.
+    the service unready. From SIGTERM on, 503 (``draining.py``).
     """
+    if is_draining():
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return HealthStatus(status="draining", detail="shutting down")
     replicas = manager.replicas.states() if manager.replicas is not None else None
     problem = await manager.readiness.problem()
     if problem is not None:

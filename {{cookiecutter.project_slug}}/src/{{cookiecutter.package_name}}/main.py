@@ -19,6 +19,9 @@ from {{ cookiecutter.package_name }}.db.budget import (
 from {{ cookiecutter.package_name }}.db.read_your_writes import (
     ReadYourWritesMiddleware,
 )
+from {{ cookiecutter.package_name }}.draining import (
+    CloseWhileDraining,
+)
 from {{ cookiecutter.package_name }}.errors import (
     add_error_handlers,
 )
@@ -77,6 +80,7 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
     if settings.database_replica_url is not None:
         app.add_middleware(ReadYourWritesMiddleware)
     telemetry.instrument_app(app)
+    app.add_middleware(CloseWhileDraining)
     app.include_router(router)
     return app
 

@@ -18,6 +18,9 @@ from {{ cookiecutter.package_name }}.config.database import (
 from {{ cookiecutter.package_name }}.config.database_url import (
     DRIVER,
 )
+from {{ cookiecutter.package_name }}.config.drain import (
+    DrainSettings,
+)
 from {{ cookiecutter.package_name }}.schema import (
     SchemaSettings,
 )
@@ -43,7 +46,7 @@ class SettingsError(ValueError):
     """Settings that cannot be honoured; the message has one line per problem."""
 
 
-class Settings(SchemaSettings, DatabaseSettings, BaseSettings):
+class Settings(SchemaSettings, DatabaseSettings, DrainSettings, BaseSettings):
     """Everything the service reads from its environment."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
@@ -150,6 +153,14 @@ class Settings(SchemaSettings, DatabaseSettings, BaseSettings):
         if self.database_budget_strict is None:
             return self.environment == "production"
         return self.database_budget_strict
+
+    @property
+    def in_flight_timeout(self) -> float:
+        """Seconds requests in flight get at shutdown: ``SHUTDOWN_TIMEOUT``, else the
+        pool timeout plus one statement's deadline."""
+        if self.shutdown_timeout is not None:
+            return self.shutdown_timeout
+        return self.database_pool_timeout + self.database_command_timeout
 
     @property
     def logs_as_json(self) -> bool:
