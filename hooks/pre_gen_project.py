@@ -23,6 +23,7 @@ ANSWERS = {
     "tenancy": {{ cookiecutter.tenancy | tojson }},
     "ci": {{ cookiecutter.ci | tojson }},
     "observability": {{ cookiecutter.observability | tojson }},
+    "auth": {{ cookiecutter.auth | tojson }},
 }
 
 SLUG = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
@@ -133,6 +134,7 @@ CHECKS = {
     "tenancy": one_of("single", "schema-per-tenant"),
     "ci": one_of("github", "gitlab", "none"),
     "observability": one_of("none", "opentelemetry"),
+    "auth": one_of("none", "jwt"),
 }
 
 
