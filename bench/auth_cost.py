@@ -3,7 +3,8 @@
 Run with a generated ``auth=jwt`` project's interpreter, from that project's
 directory (it uses the project's own loopback issuer, ``tests/issuer.py``)::
 
-    cd path/to/project && BENCH_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/postgres \\
+    cd path/to/project
+    BENCH_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python path/to/template/bench/auth_cost.py
 
 1. Verification alone: ``Authentication.verify`` (header, key lookup, PyJWT's
