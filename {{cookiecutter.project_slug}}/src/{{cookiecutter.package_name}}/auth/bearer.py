@@ -98,8 +98,9 @@ Authenticator = Annotated[Authentication, Depends(get_authentication)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 
 
-async def authenticate(credentials: Credentials, authentication: Authenticator) -> Identity:
+async def authenticate(request: Request, credentials: Credentials) -> Identity:
     """The caller of this request, from its verified bearer token."""
+    authentication = await get_authentication(request)  # a call: cheaper than a dependency
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "Bearer token required", {"WWW-Authenticate": "Bearer"}
