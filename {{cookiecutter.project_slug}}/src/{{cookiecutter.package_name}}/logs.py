@@ -8,6 +8,9 @@ default in production) or ``console`` (readable lines, the default elsewhere).
 - The request id is a context variable, set by ``RequestIdMiddleware`` for the
   duration of a request; a filter on the handler copies it onto every record
   emitted meanwhile, so any line logged while serving a request carries it.
+  Fields learnt while serving it (``add_request_field``, such as the caller's
+  ``sub`` with bearer tokens) go onto every later line the same way, as keys
+  of the JSON lines (the console format shows the id only).
 - The access line (method, path, status, duration) is ours, written once per
   request by the same middleware: uvicorn's own access log is switched off.
 - uvicorn configures its loggers (``fastapi run`` and ``fastapi dev`` let it
