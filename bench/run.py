@@ -46,6 +46,7 @@ if str(ROOT) not in sys.path:
 
 from tests import postgres  # noqa: E402
 from tests.faults.cluster import ThrowawayCluster  # noqa: E402
+from tests.faults.issuer import Issuer, app_settings  # noqa: E402
 from tests.tools import clean_env, find_python, uv_bin  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -80,6 +81,7 @@ GENERATED_SCHEMA = "generated-schema"
 GENERATED_TASK = "generated-task"
 GENERATED_TENANT = "generated-tenant"
 GENERATED_OTEL = "generated-otel"
+GENERATED_JWT = "generated-jwt"
 GENERATED_TX_READS = "generated-tx-reads"
 GENERATED_UNQUEUED = "generated-unqueued"
 ARTICLE = "article"
@@ -93,6 +95,7 @@ VARIANTS: dict[str, dict[str, str]] = {
     "task": {"session_scope": "task"},
     "tenant": {"tenancy": "schema-per-tenant"},
     "otel": {"observability": "opentelemetry"},
+    "jwt": {"auth": "jwt"},
 }
 # Requests counted per app on the statement-logging cluster.
 COUNTED_READS, COUNTED_WRITES = 200, 100
@@ -172,6 +175,7 @@ def parse_args(argv: list[str] | None) -> Plan:
                 GENERATED_TASK,
                 GENERATED_TENANT,
                 GENERATED_OTEL,
+                GENERATED_JWT,
                 GENERATED_TX_READS,
                 GENERATED_UNQUEUED,
                 ARTICLE,
@@ -702,6 +706,7 @@ APP_VARIANTS = {
     GENERATED_TASK: "task",
     GENERATED_TENANT: "tenant",
     GENERATED_OTEL: "otel",
+    GENERATED_JWT: "jwt",
 }
 
 
@@ -711,7 +716,9 @@ def needed_variants(plan: Plan) -> list[str]:
     return ["default", *sorted(wanted - {"default"})]
 
 
-def define_apps(plan: Plan, projects: dict[str, Path], otlp_endpoint: str = "") -> list[App]:
+def define_apps(
+    plan: Plan, projects: dict[str, Path], otlp_endpoint: str = "", issuer: Any = None
+) -> list[App]:
     default = projects["default"]
     generated = f"{PACKAGE}.main:app"
     apps: dict[str, App] = {
@@ -759,6 +766,17 @@ def define_apps(plan: Plan, projects: dict[str, Path], otlp_endpoint: str = "") 
                 "OTEL_TRACES_EXPORTER": "otlp",
                 "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": otlp_endpoint,
             },
+        )
+    if GENERATED_JWT in plan.apps:
+        apps[GENERATED_JWT] = App(
+            GENERATED_JWT,
+            "generated app, auth=jwt, every request's RS256 token verified (issuer on loopback)",
+            projects["jwt"],
+            None,
+            generated,
+            variant="jwt",
+            env=app_settings(issuer.url),
+            headers=issuer.bearer(exp=int(time.time()) + 86_400),
         )
     apps |= {
         GENERATED_TX_READS: App(
@@ -911,6 +929,8 @@ def summarize(plan: Plan, samples: list[dict[str, Any]]) -> dict[str, Any]:
         (GENERATED_TENANT, CEILING),
         (GENERATED_OTEL, GENERATED),
         (GENERATED_OTEL, CEILING),
+        (GENERATED_JWT, GENERATED),
+        (GENERATED_JWT, CEILING),
         (GENERATED_TX_READS, GENERATED),
         (GENERATED_UNQUEUED, GENERATED),
         (ARTICLE, CEILING),
@@ -1052,7 +1072,8 @@ def main(argv: list[str] | None = None) -> int:
     found_versions = versions(projects["default"])
     pg_version = server_version(admin_url)
     sink, otlp_endpoint = start_otlp_sink(client_pin) if "otel" in projects else (None, "")
-    apps = define_apps(plan, projects, otlp_endpoint)
+    issuer = Issuer() if "jwt" in projects else None  # serves its keys from this process
+    apps = define_apps(plan, projects, otlp_endpoint, issuer)
     statements = (
         count_statements(apps, projects, plan, server_pin, logs, say)
         if plan.count_statements
@@ -1155,6 +1176,8 @@ def main(argv: list[str] | None = None) -> int:
         for app in apps:
             stop(app)
         otlp_received = stop_otlp_sink(sink)
+        if issuer is not None:
+            issuer.close()
         if not plan.keep:
             hosts = {id(a.shares): a.shares for a in apps if a.shares is not None}
             for app in [*(a for a in apps if a.shares is None), *hosts.values()]:

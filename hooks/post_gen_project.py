@@ -20,6 +20,8 @@ CHOSEN = {
     "__schema_mode": {{ cookiecutter.__schema_mode | tojson }},
     "ci": {{ cookiecutter.ci | tojson }},
     "observability": {{ cookiecutter.observability | tojson }},
+    "auth": {{ cookiecutter.auth | tojson }},
+    "__access": {{ cookiecutter.__access | tojson }},
 }
 
 

@@ -26,6 +26,7 @@ ANSWERS = {
     "tenancy": json.loads(r'{{ cookiecutter.tenancy | tojson }}'),
     "ci": json.loads(r'{{ cookiecutter.ci | tojson }}'),
     "observability": json.loads(r'{{ cookiecutter.observability | tojson }}'),
+    "auth": json.loads(r'{{ cookiecutter.auth | tojson }}'),
 }
 
 SLUG = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
@@ -174,6 +175,7 @@ CHECKS = {
     "tenancy": one_of("single", "schema-per-tenant"),
     "ci": one_of("github", "gitlab", "none"),
     "observability": one_of("none", "opentelemetry"),
+    "auth": one_of("none", "jwt"),
 }
 
 

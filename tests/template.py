@@ -23,6 +23,7 @@ OPTION_VALUES: dict[str, list[str]] = {
     "tenancy": ["single", "schema-per-tenant"],
     "ci": ["github", "gitlab", "none"],
     "observability": ["none", "opentelemetry"],
+    "auth": ["none", "jwt"],
 }
 
 
@@ -62,6 +63,12 @@ def schema_mode(answers: Mapping[str, str]) -> str:
     return "default" if answers.get("database_schema", "") in ("", "public") else "custom"
 
 
+def access_mode(answers: Mapping[str, str]) -> str:
+    """``__access`` as cookiecutter.json derives it: tenancy, and ``-jwt`` with tokens."""
+    tenancy = "tenant" if answers.get("tenancy") == "schema-per-tenant" else "single"
+    return f"{tenancy}-jwt" if answers.get("auth") == "jwt" else tenancy
+
+
 def chosen_keys(answers: Mapping[str, str]) -> dict[str, str]:
     """The manifest key each option selects (defaults as in cookiecutter.json)."""
     return {
@@ -71,6 +78,8 @@ def chosen_keys(answers: Mapping[str, str]) -> dict[str, str]:
         "__schema_mode": schema_mode(answers),
         "ci": answers.get("ci", "github"),
         "observability": answers.get("observability", "none"),
+        "auth": answers.get("auth", "none"),
+        "__access": access_mode(answers),
     }
 
 

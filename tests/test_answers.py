@@ -41,6 +41,7 @@ BAD_ANSWERS: list[tuple[str, str]] = [
     ("tenancy", "database-per-tenant"),
     ("ci", "jenkins"),
     ("observability", "datadog"),
+    ("auth", "basic"),
 ]
 
 # Answers that are valid alone but not together, and the field the refusal names.

@@ -21,6 +21,7 @@ APPS = [
     "generated-task",
     "generated-tenant",
     "generated-otel",
+    "generated-jwt",
     "generated-tx-reads",
     "generated-unqueued",
     "article",

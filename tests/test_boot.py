@@ -12,25 +12,27 @@ import asyncio
 import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests import postgres, template
+from tests.faults.issuer import app_settings, running_issuer
 from tests.faults.service import InstalledVariant
 from tests.tools import find_python, run, uv_bin
 
 BOOTED_VARIANTS: list[dict[str, str]] = [
     dict(zip(template.OPTION_VALUES, values, strict=True))
     for values in [
-        ("3.11", "", "y", "request", "single", "github", "none"),
-        ("3.11", "app", "n", "task", "single", "gitlab", "opentelemetry"),
-        ("3.11", "", "n", "request", "schema-per-tenant", "none", "none"),
-        ("3.12", "", "n", "request", "schema-per-tenant", "github", "opentelemetry"),
-        ("3.12", "app", "y", "task", "single", "none", "none"),
-        ("3.13", "", "y", "task", "schema-per-tenant", "gitlab", "opentelemetry"),
-        ("3.13", "app", "n", "request", "single", "github", "none"),
+        ("3.11", "", "y", "request", "single", "github", "none", "none"),
+        ("3.11", "app", "n", "task", "single", "gitlab", "opentelemetry", "none"),
+        ("3.11", "", "n", "request", "schema-per-tenant", "none", "none", "jwt"),
+        ("3.12", "", "n", "request", "schema-per-tenant", "github", "opentelemetry", "none"),
+        ("3.12", "app", "y", "task", "single", "none", "none", "jwt"),
+        ("3.13", "", "y", "task", "schema-per-tenant", "gitlab", "opentelemetry", "jwt"),
+        ("3.13", "app", "n", "request", "single", "github", "none", "none"),
     ]
 ]
 
@@ -135,15 +137,29 @@ def migrate_serve_and_test(
     assert tables == dict.fromkeys(schemas, expected_tables)
 
     variant = InstalledVariant(answers, project, project.name, package)
-    with variant.serve(project / "server.log", database_url, **tenant_env) as app:
+    with ExitStack() as stack:
+        serve_env, headers = dict(tenant_env), {"X-Tenant": "acme"} if tenants else {}
+        if answers["auth"] == "jwt":  # a token from an issuer on loopback; X-Tenant is not read
+            issuer = stack.enter_context(running_issuer({"tenant": "acme"} if tenants else {}))
+            serve_env.update(app_settings(issuer.url))
+            headers = issuer.bearer()
+        app = stack.enter_context(variant.serve(project / "server.log", database_url, **serve_env))
         ready = httpx.get(f"{app.base_url}/health/ready", timeout=10)
         assert ready.status_code == 200, ready.text
         if answers["include_example_api"] == "y":
-            crud_round_trip(app.base_url, {"X-Tenant": "acme"} if tenants else {})
+            crud_round_trip(app.base_url, headers)
+            unnamed = 401 if answers["auth"] == "jwt" else 422
             if tenants:
-                assert httpx.get(f"{app.base_url}/api/items", timeout=10).status_code == 422
-                other = httpx.get(f"{app.base_url}/api/items", headers={"X-Tenant": "globex"})
-                assert other.json() == {"items": [], "next": None}
+                assert httpx.get(f"{app.base_url}/api/items", timeout=10).status_code == unnamed
+                other = (
+                    {"X-Tenant": "globex"}
+                    if answers["auth"] == "none"
+                    else issuer.bearer(tenant="globex")
+                )
+                assert httpx.get(f"{app.base_url}/api/items", headers=other).json() == {
+                    "items": [],
+                    "next": None,
+                }
         app.assert_clean_log()
 
     tests = run([uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"], project, **env)

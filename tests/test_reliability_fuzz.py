@@ -1,7 +1,8 @@
 """Schemathesis against every booted example variant's OpenAPI: no 5xx, no schema violation.
 
-Each variant is served on a fresh migrated database and fuzzed over HTTP with
-every check schemathesis has (server errors, response schemas, status codes,
+Each variant is served on a fresh migrated database (with bearer tokens, given
+a valid token of an issuer on loopback) and fuzzed over HTTP with every check
+schemathesis has (server errors, response schemas, status codes,
 headers, content types, positive and negative data, stateful links). The log
 must stay free of tracebacks.
 """
@@ -9,10 +10,13 @@ must stay free of tracebacks.
 import re
 import subprocess
 import sys
+import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
+from tests.faults.issuer import app_settings, running_issuer
 from tests.faults.service import InstalledVariant, migrated_database
 from tests.test_boot import BOOTED_VARIANTS, variant_id
 
@@ -58,11 +62,18 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     answers: dict[str, str], install_variant, pg_admin_url: str, tmp_path: Path, figure
 ) -> None:
     variant: InstalledVariant = install_variant(answers)
-    with (
-        migrated_database(pg_admin_url, variant) as database,
-        variant.serve(tmp_path / "app.log", database.app_url) as app,
-    ):
-        result = schemathesis(f"{app.base_url}/openapi.json", tmp_path, variant.headers)
+    with ExitStack() as stack:
+        database = stack.enter_context(migrated_database(pg_admin_url, variant))
+        settings, headers = {}, variant.headers
+        if answers["auth"] == "jwt":  # a valid token from an issuer on loopback, for an hour
+            tenant = {"tenant": variant.tenant} if variant.tenant else {}
+            issuer = stack.enter_context(running_issuer(tenant))
+            settings = app_settings(issuer.url)
+            headers = issuer.bearer(exp=int(time.time()) + 3600)
+        app = stack.enter_context(
+            variant.serve(tmp_path / "app.log", database.app_url, **settings)
+        )
+        result = schemathesis(f"{app.base_url}/openapi.json", tmp_path, headers)
         app.assert_clean_log()
     output = result.stdout + result.stderr
     cases = re.search(r"(\d+) generated", output)

@@ -144,8 +144,13 @@ def setting_names(project: Path) -> set[str]:
 
 @pytest.mark.parametrize(
     "answers",
-    [{}, {"database_schema": "app"}, {"tenancy": "schema-per-tenant"}],
-    ids=["default", "schema", "tenant"],
+    [
+        {},
+        {"database_schema": "app"},
+        {"tenancy": "schema-per-tenant"},
+        {"tenancy": "schema-per-tenant", "auth": "jwt"},
+    ],
+    ids=["default", "schema", "tenant", "tenant-jwt"],
 )
 def test_the_readme_table_lists_every_setting(cookies, answers: dict[str, str]) -> None:
     project = bake_ok(cookies, answers)

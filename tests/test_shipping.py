@@ -42,7 +42,15 @@ pytestmark = pytest.mark.boot
 
 DEPLOY_FILES = ["Dockerfile", "compose.yaml", ".github/workflows/ci.yml", ".gitlab-ci.yml"]
 # The only answers the deployment files are rendered from (checked below).
-DEPLOY_ANSWERS = {"python_version", "__schema", "tenancy", "package_name", "project_slug", "ci"}
+DEPLOY_ANSWERS = {
+    "python_version",
+    "__schema",
+    "tenancy",
+    "auth",
+    "package_name",
+    "project_slug",
+    "ci",
+}
 GRACE_PERIOD = 20.0  # compose's stop_grace_period, Kubernetes' terminationGracePeriodSeconds
 
 
@@ -63,8 +71,13 @@ def test_deployment_files_read_only_the_answers_the_render_check_varies() -> Non
 
 
 def test_every_rendered_deployment_file_passes_its_schema_and_linter(tmp_path: Path) -> None:
-    # Python version x schema mode x CI: everything these files are rendered from.
-    modes = [{}, {"database_schema": "billing"}, {"tenancy": "schema-per-tenant"}]
+    # Python version x schema mode (and auth) x CI: everything these files are rendered from.
+    modes = [
+        {},
+        {"database_schema": "billing"},
+        {"tenancy": "schema-per-tenant"},
+        {"auth": "jwt"},
+    ]
     files: dict[str, list[Path]] = {name: [] for name in DEPLOY_FILES}
     for number, (python, mode, ci) in enumerate(
         itertools.product(template.OPTION_VALUES["python_version"], modes, ["github", "gitlab"])
@@ -73,7 +86,7 @@ def test_every_rendered_deployment_file_passes_its_schema_and_linter(tmp_path: P
         for name in DEPLOY_FILES:
             if (project / name).exists():
                 files[name].append(project / name)
-    assert [len(found) for found in files.values()] == [18, 18, 9, 9]
+    assert [len(found) for found in files.values()] == [24, 24, 12, 12]
 
     for schema, name in [
         ("vendor.compose-spec", "compose.yaml"),

@@ -27,6 +27,14 @@ from tests.database import make_test_settings, prepare_database
 
 TENANT = "alpha"
 OTHER_TENANT = "beta"
+# Headers that name a tenant, and the answer each must get.
+TENANT_REFUSALS = [
+    ({}, 422),
+    ({"X-Tenant": "Alpha"}, 422),
+    ({"X-Tenant": "alpha'; drop schema public; --"}, 422),
+    ({"X-Tenant": ""}, 422),
+    ({"X-Tenant": "gamma"}, 404),
+]
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +59,18 @@ async def session(
 def client_headers() -> dict[str, str]:
     """Every test request names tenant ``alpha``."""
     return {"X-Tenant": TENANT}
+
+
+@pytest.fixture
+def tenant_headers() -> Callable[[str], dict[str, str]]:
+    """The headers of a request for a given tenant."""
+    return lambda tenant: {"X-Tenant": tenant}
+
+
+@pytest.fixture
+def tenant_refusals() -> list[tuple[dict[str, str], int]]:
+    """Requests whose tenant is missing, malformed or unknown, and their answers."""
+    return TENANT_REFUSALS
 
 
 @pytest.fixture

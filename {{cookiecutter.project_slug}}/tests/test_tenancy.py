@@ -9,7 +9,7 @@ import argparse
 import asyncio
 import contextvars
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -55,6 +55,8 @@ from {{ cookiecutter.package_name }}.tenancy import (
 from tests.conftest import OTHER_TENANT, TENANT
 
 TENANTS = (TENANT, OTHER_TENANT)
+# The headers of a request for a tenant (tests/conftest.py: the header, or a token).
+TenantHeaders = Callable[[str], dict[str, str]]
 probe = Table("tenancy_probe", MetaData(), Column("id", Integer), Column("tenant", String))
 
 
@@ -121,14 +123,13 @@ async def app_client(settings: Settings) -> AsyncIterator[AsyncClient]:
 
 @pytest.mark.usefixtures("probe_tables")
 async def test_concurrent_writes_stay_in_their_tenant(
-    app_client: AsyncClient, sessionmanager: DatabaseSessionManager
+    app_client: AsyncClient, sessionmanager: DatabaseSessionManager, tenant_headers: TenantHeaders
 ) -> None:
     requests = [(TENANTS[n % 2], n) for n in range(1, 201)]
+    headers = {tenant: tenant_headers(tenant) for tenant in TENANTS}
 
     async def write(tenant: str, number: int) -> dict[str, Any]:
-        response = await app_client.post(
-            f"/api/probe/{tenant}/{number}", headers={"X-Tenant": tenant}
-        )
+        response = await app_client.post(f"/api/probe/{tenant}/{number}", headers=headers[tenant])
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
@@ -145,36 +146,28 @@ async def test_concurrent_writes_stay_in_their_tenant(
         assert {row.id for row in rows} == expected | {-n for n in expected}
 
 
-@pytest.mark.parametrize(
-    ("headers", "status"),
-    [
-        ({}, 422),
-        ({"X-Tenant": "Alpha"}, 422),
-        ({"X-Tenant": "alpha'; drop schema public; --"}, 422),
-        ({"X-Tenant": ""}, 422),
-        ({"X-Tenant": "gamma"}, 404),
-    ],
-)
 async def test_missing_malformed_or_unknown_tenant_is_refused(
-    app_client: AsyncClient, headers: dict[str, str], status: int
+    app_client: AsyncClient, tenant_refusals: list[tuple[dict[str, str], int]]
 ) -> None:
-    response = await app_client.post("/api/probe/x/1", headers=headers)
-    assert response.status_code == status
-    assert "detail" in response.json()
+    for headers, status in tenant_refusals:
+        response = await app_client.post("/api/probe/x/1", headers=headers)
+        assert response.status_code == status, headers
+        assert "detail" in response.json()
 
 
 @pytest.mark.usefixtures("probe_tables")
 async def test_a_router_mounted_without_the_tenant_dependency_reaches_no_table(
-    app_client: AsyncClient,
+    app_client: AsyncClient, tenant_headers: TenantHeaders
 ) -> None:
     """Such a router fails every test that uses it, as it would fail in production."""
-    assert (await app_client.get("/api/probe/count", headers={"X-Tenant": TENANT})).is_success
-    unscoped = await app_client.get("/unscoped/probe/count", headers={"X-Tenant": TENANT})
+    headers = tenant_headers(TENANT)
+    assert (await app_client.get("/api/probe/count", headers=headers)).is_success
+    unscoped = await app_client.get("/unscoped/probe/count", headers=headers)
     assert unscoped.status_code == 500
 
 
 async def test_the_tenant_variable_of_old_jobs_has_no_effect_on_the_app(
-    monkeypatch: pytest.MonkeyPatch, settings: Settings
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, tenant_headers: TenantHeaders
 ) -> None:
     """``TENANT`` in a shared ``.env`` never puts the web app's connections in a schema."""
     monkeypatch.setenv("TENANT", TENANT)
@@ -184,7 +177,7 @@ async def test_the_tenant_variable_of_old_jobs_has_no_effect_on_the_app(
         LifespanManager(app) as manager,
         AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,
     ):
-        path = await client.get("/api/probe/search-path", headers={"X-Tenant": OTHER_TENANT})
+        path = await client.get("/api/probe/search-path", headers=tenant_headers(OTHER_TENANT))
     assert path.json() == ""
 
 

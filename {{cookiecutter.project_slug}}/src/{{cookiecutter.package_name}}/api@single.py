@@ -1,7 +1,10 @@
 """What every ``/api`` route shares.
 
-Add here the dependencies that every resource route must run, such as
-authentication: ``routes.py`` mounts each resource router under ``/api`` with them.
+Add here the dependencies that every resource route must run: ``routes.py``
+mounts each resource router under ``/api`` with them. Nothing checks the
+caller: every route answers anyone who reaches the service, so serve it behind
+a gateway that does (a project generated with ``auth=jwt`` verifies bearer
+tokens here).
 """
 
 from fastapi import params

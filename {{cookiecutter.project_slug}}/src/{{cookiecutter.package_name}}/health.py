@@ -3,6 +3,9 @@
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
+from {{ cookiecutter.package_name }}.auth import (
+    Authenticator,
+)
 from {{ cookiecutter.package_name }}.db import (
     SessionManager,
 )
@@ -45,8 +48,10 @@ async def live() -> HealthStatus:
         status.HTTP_503_SERVICE_UNAVAILABLE: {"model": HealthStatus, "headers": RETRY_AFTER}
     },
 )
-async def ready(manager: SessionManager, response: Response) -> HealthStatus:
-    """The primary answers (see ``db/readiness.py``).
+async def ready(
+    manager: SessionManager, authentication: Authenticator, response: Response
+) -> HealthStatus:
+    """The primary answers (see ``db/readiness.py``), and tokens can be checked (``auth``).
 
     Read replicas are reported, never waited for: while the primary serves,
     reads fall back to it, so a standby that is down or behind never makes
@@ -56,9 +61,13 @@ async def ready(manager: SessionManager, response: Response) -> HealthStatus:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return HealthStatus(status="draining", detail="shutting down")
     replicas = manager.replicas.states() if manager.replicas is not None else None
-    problem = await manager.readiness.problem()
-    if problem is not None:
+    detail = None
+    if await manager.readiness.problem() is not None:
+        detail = "database unavailable"
+    elif await authentication.problem() is not None:
+        detail = "token issuer unavailable"  # no key set fetched yet: no token can be checked
+    if detail is not None:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return HealthStatus(status="unavailable", detail="database unavailable", replicas=replicas)
+        return HealthStatus(status="unavailable", detail=detail, replicas=replicas)
     return HealthStatus(status="ok", replicas=replicas)

@@ -8,6 +8,9 @@ default in production) or ``console`` (readable lines, the default elsewhere).
 - The request id is a context variable, set by ``RequestIdMiddleware`` for the
   duration of a request; a filter on the handler copies it onto every record
   emitted meanwhile, so any line logged while serving a request carries it.
+  Fields learnt while serving it (``add_request_field``, such as the caller's
+  ``sub`` with bearer tokens) go onto every later line the same way, as keys
+  of the JSON lines (the console format shows the id only).
 - The access line (method, path, status, duration) is ours, written once per
   request by the same middleware: uvicorn's own access log is switched off.
 - uvicorn configures its loggers (``fastapi run`` and ``fastapi dev`` let it
@@ -33,6 +36,9 @@ from {{ cookiecutter.package_name }}.config import (
 )
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+# Fields learnt while serving a request, such as its caller's ``sub``: the
+# middleware gives each request its own dict, so the access line has them too.
+REQUEST_FIELDS: ContextVar[dict[str, str] | None] = ContextVar("request_fields", default=None)
 
 HANDLER_NAME = "{{ cookiecutter.package_name }}"
 CONSOLE_FORMAT = "%(asctime)s %(levelname)-8s [%(request_id)s] %(name)s: %(message)s"
@@ -51,14 +57,24 @@ access_logger = logging.getLogger(f"{__package__}.access")
 
 
 class RequestIdFilter(logging.Filter):
-    """Copy the current request's id, if any, onto each record."""
+    """Copy the current request's id and fields, if any, onto each record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Add ``request_id``; never drop a record."""
+        """Add ``request_id`` and the request's fields; never drop a record."""
         request_id = REQUEST_ID.get()
         if request_id is not None:
             record.request_id = request_id
+        fields = REQUEST_FIELDS.get()
+        if fields:
+            record.__dict__.update(fields)
         return True
+
+
+def add_request_field(name: str, value: str) -> None:
+    """Put ``name`` on every line logged for the current request from now on."""
+    fields = REQUEST_FIELDS.get()
+    if fields is not None:
+        fields[name] = value
 
 
 def make_formatter(settings: Settings) -> logging.Formatter:

@@ -6,6 +6,9 @@ from typing import TypedDict
 
 from fastapi import FastAPI
 
+from {{ cookiecutter.package_name }}.auth import (
+    Authentication,
+)
 from {{ cookiecutter.package_name }}.config import (
     Settings,
     settings_or_exit,
@@ -44,21 +47,25 @@ class State(TypedDict):
     """What the lifespan hands every request (``request.state``)."""
 
     sessionmanager: DatabaseSessionManager
+    authentication: Authentication
 
 
 def make_lifespan(
     settings: Settings, telemetry: Telemetry
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[State]]:
-    """A lifespan that owns one DatabaseSessionManager for the app's lifetime."""
+    """A lifespan that owns the DatabaseSessionManager and token verification (``auth``)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
         route_server_logs()  # again: a launcher may have configured uvicorn's since
-        async with DatabaseSessionManager(settings) as sessionmanager:
+        async with (
+            DatabaseSessionManager(settings) as sessionmanager,
+            Authentication(settings) as authentication,
+        ):
             await check_budget(sessionmanager)
             with telemetry.instrument_database():
                 freeze_startup_objects()  # shorter full collections (gc_freeze.py)
-                yield {"sessionmanager": sessionmanager}
+                yield {"sessionmanager": sessionmanager, "authentication": authentication}
 
     return lifespan
 

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }}.logs import (
+    REQUEST_FIELDS,
     REQUEST_ID,
     log_access,
 )
@@ -56,6 +57,7 @@ class RequestIdMiddleware:
         rid = offered if _WELL_FORMED_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
         token = REQUEST_ID.set(rid)
+        fields_token = REQUEST_FIELDS.set({})
         status_code: int | None = None
 
         async def send_with_id(message: Message) -> None:
@@ -74,4 +76,5 @@ class RequestIdMiddleware:
             await response(scope, receive, send_with_id)
         finally:
             log_access(scope, status_code, time.perf_counter() - started_at)
+            REQUEST_FIELDS.reset(fields_token)
             REQUEST_ID.reset(token)

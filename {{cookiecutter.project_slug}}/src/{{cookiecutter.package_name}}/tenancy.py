@@ -1,10 +1,12 @@
 """Schema-per-tenant: each request works in the schema of the tenant it names.
 
-A request names its tenant in the ``X-Tenant`` header, which must be on the
-``TENANTS`` allow-list: a missing or malformed header is a 422, an unknown
-tenant a 404, and neither ever reaches a default schema. The header is
-trusted as sent: put the service behind a gateway that sets it from the
-caller's identity, never one that passes a client's header through.
+A request names its tenant (``api.py``), which must be on the ``TENANTS``
+allow-list, and never reaches a default schema. With bearer tokens
+(``auth=jwt``) the tenant is the token's claim. Without them it is the
+``X-Tenant`` header, trusted as sent: anyone who can reach the service reads
+any tenant's rows by changing one header, so the service must sit behind a
+gateway the team controls that sets the header from the caller's identity,
+never one that passes a client's header through.
 
 Every transaction puts the session's tenant schema into every table name it
 sends: SQLAlchemy's ``schema_translate_map`` on the session's connection,
@@ -23,25 +25,19 @@ sees no table at all inside or outside a tenant: name tables through the
 models or Core ``Table`` objects.
 """
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Annotated
 
-from fastapi import Header, HTTPException, status
 from sqlalchemy import Connection
 from sqlalchemy.event import listens_for
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from {{ cookiecutter.package_name }}.db import (
-    SessionManager,
-)
 from {{ cookiecutter.package_name }}.db.manager import (
     OPEN_SESSIONS,
 )
 from {{ cookiecutter.package_name }}.schema import (
-    TENANT_ID_PATTERN,
     tenant_schema,
 )
 
@@ -106,23 +102,3 @@ def _flush_in_own_tenant(session: Session, *_: object) -> None:
     bound = session.info.get(BOUND_SCHEMA)
     if bound is not None and current is not None and bound != current:
         raise _refuse_switch(bound, current)
-
-
-TenantHeader = Annotated[
-    str,
-    Header(
-        alias="X-Tenant",
-        description="The tenant to work in (one of the service's TENANTS)",
-        pattern=TENANT_ID_PATTERN,
-    ),
-]
-
-
-async def use_request_tenant(
-    manager: SessionManager, x_tenant: TenantHeader
-) -> AsyncIterator[str]:
-    """Run the request in the tenant named by ``X-Tenant``."""
-    if x_tenant not in manager.settings.tenants:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Unknown tenant")
-    with tenant_context(x_tenant):
-        yield x_tenant

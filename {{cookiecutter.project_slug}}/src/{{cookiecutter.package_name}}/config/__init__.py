@@ -12,6 +12,9 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
+from {{ cookiecutter.package_name }}.config.auth import (
+    AuthSettings,
+)
 from {{ cookiecutter.package_name }}.config.database import (
     DatabaseSettings,
 )
@@ -46,7 +49,7 @@ class SettingsError(ValueError):
     """Settings that cannot be honoured; the message has one line per problem."""
 
 
-class Settings(SchemaSettings, DatabaseSettings, DrainSettings, BaseSettings):
+class Settings(SchemaSettings, DatabaseSettings, DrainSettings, AuthSettings, BaseSettings):
     """Everything the service reads from its environment."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
