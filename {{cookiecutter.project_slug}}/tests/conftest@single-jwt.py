@@ -13,7 +13,7 @@ from {{ cookiecutter.package_name }}.config import (
     Settings,
 )
 
-from tests.fixtures import make_test_settings, prepare_database
+from tests.database import make_test_settings, prepare_database
 from tests.issuer import Issuer, running_issuer
 
 

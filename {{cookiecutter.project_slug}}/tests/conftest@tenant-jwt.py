@@ -22,7 +22,7 @@ from {{ cookiecutter.package_name }}.tenancy import (
     tenant_context,
 )
 
-from tests.fixtures import make_test_settings, prepare_database
+from tests.database import make_test_settings, prepare_database
 from tests.issuer import Issuer, running_issuer
 
 TENANT = "alpha"

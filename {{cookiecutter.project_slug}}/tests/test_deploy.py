@@ -22,7 +22,7 @@ from {{ cookiecutter.package_name }}.main import (
     create_app,
 )
 
-from tests.fixtures import PROJECT_ROOT
+from tests.database import PROJECT_ROOT
 
 KUBERNETES = PROJECT_ROOT / "deploy" / "kubernetes"
 # The server the budget is checked against: PostgreSQL's defaults. Put yours here.

@@ -20,7 +20,7 @@ from {{ cookiecutter.package_name }}.models import (
     Base,
 )
 
-from tests.fixtures import migrate
+from tests.database import migrate
 
 
 async def test_sessions_work_in_the_configured_schema(
