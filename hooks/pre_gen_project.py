@@ -47,8 +47,11 @@ SHADOWED = {
     "asgi_lifespan",
     "asyncpg",
     "certifi",
+    "cryptography",
+    "dotenv",
     "fastapi",
     "httpx",
+    "jwt",
     "migrations",
     "mypy",
     "opentelemetry",
@@ -65,6 +68,7 @@ SHADOWED = {
     "starlette",
     "tests",
     "uvicorn",
+    "yaml",
 }
 
 

@@ -125,6 +125,7 @@ def test_no_package_name_shadows_what_the_project_imports(
         "tenancy": "schema-per-tenant",
         "session_scope": "task",
         "observability": "opentelemetry",
+        "auth": "jwt",
     }
     project = cookies.bake(extra_context=every_option).project_path
     modules = imported_modules(project) | {"migrations", "mypy", "ruff", "pre_commit"}
