@@ -33,7 +33,8 @@ RENDERINGS = {
     "default": {},
     "schema": {"database_schema": "billing"},
     "tenants": {"tenancy": "schema-per-tenant"},
-    "long-slug": {"project_slug": "orders_service_" + "x" * 60},
+    # The longest slug allowed (its package name has a shorter limit of its own).
+    "long-slug": {"project_slug": "orders_service_" + "x" * 48, "package_name": "orders_service"},
 }
 # What Kubernetes accepts: any object's name (an RFC 1123 subdomain), and a
 # Service's or Job's name and a label's value (an RFC 1123 label, 63 at most).

@@ -24,7 +24,9 @@ def test_the_password_never_shows() -> None:
 
 
 def refusal(monkeypatch: pytest.MonkeyPatch, **environment: str) -> str:
-    """What ``load_settings`` says of these variables (each refusal is one line)."""
+    """What ``load_settings`` says of these variables alone (each refusal is one line)."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)  # the run's own, if any
+    monkeypatch.chdir(Path(__file__).parent)  # where no .env is read
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError) as refused:
