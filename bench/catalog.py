@@ -4,6 +4,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.copies import COPIES
 from bench.plan import (
     ARTICLE,
     BENCH,
@@ -131,6 +132,7 @@ def define_apps(
             app_dir=BENCH / "apps",
             release="/bench/release",
             variant="schema",
+            scenarios=("read", "write"),  # the article has no list
         ),
         CEILING: App(
             CEILING,
@@ -178,5 +180,15 @@ def define_apps(
             env.pop("DATABASE_SCHEMA", None),
             f"{PACKAGE}.main:app",
             env=env,
+        )
+    for name in plan.copies:
+        copy = COPIES[name]
+        apps[name] = App(
+            name,
+            f"copy: {copy.description}",
+            projects[f"copy-{name}"],
+            None,
+            generated,
+            env=dict(copy.env),
         )
     return [apps[name] for name in plan.apps]

@@ -92,7 +92,9 @@ class Plan:
     out: Path
     extra: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     levers: list[str] = field(default_factory=list)
+    copies: list[str] = field(default_factory=list)
     count_statements: bool = True
+    walk_rows: int = 0
 
 
 def parse_args(argv: list[str] | None) -> Plan:
@@ -101,7 +103,9 @@ def parse_args(argv: list[str] | None) -> Plan:
     parser.add_argument("--duration", type=float, help="seconds per measurement (default 10)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3)")
     parser.add_argument("--connections", default=None, help="comma-separated (default 8,64)")
-    parser.add_argument("--scenarios", default="read,write", help="read and/or write")
+    parser.add_argument(
+        "--scenarios", default="read,write,list", help="read, write and/or list (a page of 20)"
+    )
     parser.add_argument("--rss-requests", type=int, help="requests between RSS readings")
     parser.add_argument("--items", type=int, default=1000, help="items seeded per database")
     parser.add_argument("--python", default="3.12", help="Python version of the baked projects")
@@ -139,6 +143,17 @@ def parse_args(argv: list[str] | None) -> Plan:
         help="instead: the generated app and the variants of bench/apps/levers.py (default all)",
     )
     parser.add_argument(
+        "--copies",
+        default="",
+        metavar="NAME,...",
+        help="also run copies of the default bake with one lever each (bench/copies.py)",
+    )
+    parser.add_argument(
+        "--walk-rows",
+        type=int,
+        help="rows of the pagination walk (default 1,000,000; smoke 3,000; 0: no walk)",
+    )
+    parser.add_argument(
         "--no-statements",
         action="store_true",
         help="skip counting statements per request on a statement-logging cluster",
@@ -148,6 +163,7 @@ def parse_args(argv: list[str] | None) -> Plan:
     args = parser.parse_args(argv)
     smoke = args.smoke
     default_connections = "4,16" if smoke else "8,64"
+    copies = [name for name in args.copies.split(",") if name]
     extra: dict[str, tuple[str, dict[str, str]]] = {}
     for spec in args.extra_app:
         name, _, rest = spec.partition("=")
@@ -164,11 +180,15 @@ def parse_args(argv: list[str] | None) -> Plan:
         python_version=args.python,
         apps=[CEILING, GENERATED, *args.levers.split(",")]
         if args.levers
-        else [a for a in args.apps.split(",") if a] + list(extra),
+        else [a for a in args.apps.split(",") if a] + list(extra) + copies,
         smoke=smoke,
         keep=args.keep,
         out=args.out or RESULTS,
         extra=extra,
         levers=args.levers.split(",") if args.levers else [],
+        copies=copies,
         count_statements=not args.no_statements and not args.levers,
+        walk_rows=0
+        if args.levers
+        else (args.walk_rows if args.walk_rows is not None else 3_000 if smoke else 1_000_000),
     )

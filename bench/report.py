@@ -20,6 +20,7 @@ from bench.plan import (
     GENERATED_UNQUEUED,
     Plan,
 )
+from bench.walk import markdown as walk_markdown
 from tests import postgres
 
 
@@ -91,8 +92,8 @@ def summarize(plan: Plan, samples: list[dict[str, Any]]) -> dict[str, Any]:
         (GENERATED_TX_READS, GENERATED),
         (GENERATED_UNQUEUED, GENERATED),
         (ARTICLE, CEILING),
-        *[(name, CEILING) for name in [*plan.extra, *plan.levers]],
-        *[(name, GENERATED) for name in plan.extra],
+        *[(name, CEILING) for name in [*plan.extra, *plan.levers, *plan.copies]],
+        *[(name, GENERATED) for name in [*plan.extra, *plan.copies]],
     ]
     for top, bottom in pairs:
         if top not in plan.apps or bottom not in plan.apps:
@@ -183,6 +184,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"The traced app exported {sink['exports']:,} batches of spans"
             f" ({sink['bytes'] / 1e6:.1f} MB of OTLP protobuf) to the stand-in collector.",
         ]
+    if result.get("walk"):
+        lines += walk_markdown(result["walk"])
     lines += [
         "",
         f"| app | RSS before (MiB) | RSS after {plan['rss_requests']:,} requests (MiB) | growth |",

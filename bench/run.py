@@ -24,10 +24,12 @@ import signal
 from typing import Any
 
 from bench.catalog import define_apps, needed_variants
+from bench.copies import make_copy
 from bench.load import check_wrk, cpu_layout, make_room, rss_kib, wrk
-from bench.plan import VARIANTS, parse_args
+from bench.plan import PACKAGE, VARIANTS, parse_args
 from bench.report import machine, markdown, server_version, summarize
 from bench.servers import (
+    App,
     bake,
     migrations_project,
     prepare_database,
@@ -38,6 +40,7 @@ from bench.servers import (
     versions,
 )
 from bench.statements import count_statements
+from bench.walk import walk
 from tests import postgres
 from tests.faults.issuer import Issuer
 from tests.tools import find_python
@@ -73,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         name: bake(workdir, name, python, python_version=plan.python_version, **VARIANTS[name])
         for name in variants
     }
+    for name in plan.copies:
+        projects[f"copy-{name}"] = make_copy(projects["default"], workdir, name, python)
     found_versions = versions(projects["default"])
     pg_version = server_version(admin_url)
     sink, otlp_endpoint = start_otlp_sink(client_pin) if "otel" in projects else (None, "")
@@ -176,6 +181,14 @@ def main(argv: list[str] | None = None) -> int:
             if app.process is not None and app.process.poll() is not None:
                 msg = f"{app.name} died:\n{app.log.read_text() if app.log else ''}"
                 raise RuntimeError(msg)
+        walked: dict[str, Any] = {}
+        if plan.walk_rows and "list" in plan.scenarios:
+            say(f"bench: walking {plan.walk_rows:,} items, every page")
+            walker = App(
+                "walk", "the list, walked", projects["default"], None, f"{PACKAGE}.main:app"
+            )
+            walked = walk(walker, admin_url, server_pin, logs, plan.walk_rows)
+            say(f"bench: walked {walked['pages']:,} pages in {walked['seconds']:.1f} s")
     finally:
         for app in apps:
             stop(app)
@@ -211,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         "statements": statements,
         "otlp_sink": otlp_received,
         "rss": rss,
+        "walk": walked,
         "summary": summarize(plan, samples),
     }
     table = markdown(result)

@@ -43,7 +43,7 @@ class App:
     reads: str = "/api/items"  # reads go to {reads}/{id}
     shares: "App | None" = None  # a lever: served by another App's process
     release: str | None = None  # POST here after each measurement to close idle connections
-    scenarios: tuple[str, ...] = ("read", "write")  # what it serves
+    scenarios: tuple[str, ...] = ("read", "write", "list")  # what it serves
     variant: str = "default"  # the baked project whose migrations make its database
     headers: dict[str, str] = field(default_factory=dict)  # sent with every request
     seed_schema: str | None = None  # where the items table is, if not ``schema``
@@ -221,11 +221,18 @@ def stop_otlp_sink(sink: subprocess.Popen[str] | None) -> dict[str, int]:
 
 
 def versions(project: Path) -> dict[str, str]:
+    """The versions that matter in ``project``'s environment, and whether compiled code runs.
+
+    SQLAlchemy ships a pure-Python wheel beside its compiled ones; without its
+    Cython extensions, result rows and caching cost noticeably more.
+    """
     python = project / ".venv" / "bin" / "python"
     code = (
         "import importlib.metadata as m, platform, json;"
+        "from sqlalchemy.util import _has_cython;"
         "print(json.dumps({'python': platform.python_version(), **{p: m.version(p) for p in"
         " ('fastapi','starlette','pydantic','sqlalchemy','asyncpg','uvicorn','uvloop',"
-        "'httptools')}}))"
+        "'httptools')}, 'sqlalchemy compiled extensions':"
+        " 'loaded' if _has_cython.HAS_CYEXTENSION else 'NOT loaded'}))"
     )
     return json.loads(run([str(python), "-c", code], project))

@@ -1,7 +1,8 @@
 """The ceiling: the same FastAPI endpoints on a plain asyncpg pool with hand-written SQL.
 
-No SQLAlchemy. One round trip per read (a cached prepared statement) and one
-per write (a single INSERT ... RETURNING is atomic on its own). The pool skips
+No SQLAlchemy. One round trip per read (a cached prepared statement), per page
+of the list (the same keyset query and cursors as the generated app) and per
+write (a single INSERT ... RETURNING is atomic on its own). The pool skips
 asyncpg's reset query on release, which these endpoints never need (they leave
 no session state behind): this is the fastest honest use of the driver, the
 upper bound the generated app is compared with.
@@ -18,16 +19,24 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import FastAPI, HTTPException, Path, Request
+from fastapi import FastAPI, HTTPException, Path, Request, Response
 
 PACKAGE = os.environ.get("BENCH_PACKAGE", "orders_service")
 _schemas = importlib.import_module(f"{PACKAGE}.items.schemas")
+_parameters = importlib.import_module(f"{PACKAGE}.items.parameters")
 ItemCreate: Any = _schemas.ItemCreate
 ItemRead: Any = _schemas.ItemRead
+ItemPage: Any = _schemas.ItemPage
+PageSize: Any = _parameters.PageSize
+PageStart: Any = _parameters.PageStart
+link_next: Any = importlib.import_module(f"{PACKAGE}.pagination").link_next
 
 DSN = os.environ["BENCH_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://", 1)
 POOL_SIZE = int(os.environ.get("BENCH_POOL_SIZE", "10"))
 SELECT_ITEM = "SELECT id, name, description, created_at FROM items WHERE id = $1"
+LIST_ITEMS = (
+    "SELECT id, name, description, created_at FROM items WHERE id > $1 ORDER BY id LIMIT $2"
+)
 INSERT_ITEM = (
     "INSERT INTO items (name, description) VALUES ($1, $2)"
     " RETURNING id, name, description, created_at"
@@ -62,3 +71,13 @@ async def read_item(item_id: ItemId, request: Request) -> ItemRead:
 async def create_item(data: ItemCreate, request: Request) -> ItemRead:
     row = await request.state.pool.fetchrow(INSERT_ITEM, data.name, data.description)
     return ItemRead.model_validate(dict(row))
+
+
+@app.get("/api/items")
+async def list_items(
+    request: Request, response: Response, after: PageStart, limit: PageSize = 20
+) -> ItemPage:
+    rows = await request.state.pool.fetch(LIST_ITEMS, after, limit + 1)
+    page = [ItemRead.model_validate(dict(row)) for row in rows[:limit]]
+    more = len(rows) > limit
+    return ItemPage(items=page, next=link_next(request, response, page[-1].id) if more else None)

@@ -94,7 +94,10 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     if {"raw-asyncpg", "raw-asyncpg-dep", "raw-asyncpg-tx"} & set(chosen):
         raw_pools.append(
             await asyncpg.create_pool(
-                URL.replace("+asyncpg", ""), min_size=POOL_SIZE, max_size=POOL_SIZE
+                URL.replace("+asyncpg", ""),
+                min_size=POOL_SIZE,
+                max_size=POOL_SIZE,
+                reset=_keep_connection_as_is,  # as the ceiling: no reset query on release
             )
         )
     yield
@@ -102,6 +105,10 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await pool.close()
     for engine in engines.values():
         await engine.dispose()  # an option engine disposes of its parent's pool
+
+
+async def _keep_connection_as_is(_connection: asyncpg.Connection) -> None:
+    """Release without asyncpg's reset query, as the ceiling does (nothing to reset here)."""
 
 
 def session_dependency(
