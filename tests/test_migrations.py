@@ -154,8 +154,8 @@ def add_widgets_module(package_dir: Path, package: str) -> None:
     (package_dir / "widgets.py").write_text(WIDGETS_MODULE.format(package=package))
     replace_once(
         package_dir / "models.py",
-        f"from {package}.db import Base\n",
-        f"from {package}.db import Base\nfrom {package}.widgets import Widget, WidgetPart\n",
+        f"from {package}.db import (\n    Base,\n)\n",
+        f"from {package}.db import (\n    Base,\n)\nfrom {package}.widgets import Widget, WidgetPart\n",
     )
     replace_once(
         package_dir / "models.py",

@@ -30,6 +30,8 @@ from tests.faults.service import (
 pytestmark = pytest.mark.reliability
 
 FAULT_VARIANT = {"python_version": "3.12", "database_schema": "app", "include_example_api": "y"}
+# How long a connection returned to the pool proves, to readiness, that the database answers.
+READY_RECENT = 1.0 + 0.1
 UNAVAILABLE_DETAILS = {
     "Database is busy, try again shortly.",
     "Database is unavailable, try again shortly.",
@@ -130,6 +132,9 @@ def test_exhausted_pool_answers_503_within_the_pool_timeout_then_recovers(
                     asyncio.create_task(client.get("/api/items")) for _ in range(2)
                 ]  # each holds one of the two pooled connections, waiting on the lock
                 assert await blocked_on_lock(database, 2), "the two holders never blocked"
+                # Readiness takes a connection returned within the last second as
+                # proof that the database answers; from then on none comes back.
+                await asyncio.sleep(READY_RECENT)
                 # 30 concurrent requests, then 12 one after another.
                 burst = await asyncio.gather(
                     *(timed(client, m, p, **kw) for m, p, kw in probes * 5)
@@ -290,6 +295,7 @@ async def down_and_back(app: RunningApp, cluster: ThrowawayCluster) -> dict[str,
         assert (await client.get("/health/ready")).status_code == 200
         assert (await client.post("/api/items", json={"name": "before"})).status_code == 201
         await asyncio.to_thread(cluster.stop, "fast")
+        await asyncio.sleep(READY_RECENT)  # past what the last returned connection proves
         slowest = 0.0
         ready_503 = writes_503 = 0
         for n in range(10):

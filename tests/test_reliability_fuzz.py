@@ -27,15 +27,47 @@ MAX_EXAMPLES = 50
 SEED = 20260501
 
 
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+    "negative_data_rejection",
+    "positive_data_acceptance",
+    "missing_required_header",
+    "unsupported_method",
+    "allow_header_conformance",
+    "use_after_free",
+    "ensure_resource_availability",
+    "ignored_auth",
+    "object_level_authorization",
+)
+# Every check, on every operation but one exception: a cursor is an opaque string,
+# so any string fits its schema, yet only one a ``next`` link handed out is
+# accepted (any other is a 422, tested in every example project's
+# tests/test_items.py). A CLI ``--checks`` would override the per-operation line.
+CONFIG = "\n".join(
+    [
+        "[checks]",
+        *(f"{check}.enabled = true" for check in CHECKS),
+        "",
+        "[[operations]]",
+        'include-path = "/api/items"',
+        'include-method = "GET"',
+        "checks.positive_data_acceptance.enabled = false",
+    ]
+)
+
+
 def schemathesis(
     url: str, workdir: Path, headers: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
+    (workdir / "schemathesis.toml").write_text(CONFIG)
     command = [
         str(Path(sys.executable).parent / "schemathesis"),
         "run",
         url,
-        "--checks",
-        "all",
         "--max-examples",
         str(MAX_EXAMPLES),
         "--seed",
@@ -82,5 +114,5 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     operations = re.search(r"Tested: (\d+)", output)
     figure(
         f"{cases.group(1)} cases over {operations.group(1) if operations else '?'} operations"
-        f" (checks: all, max {MAX_EXAMPLES} examples, seed {SEED}): 0 failures, 0 x 5xx"
+        f" ({len(CHECKS)} checks, max {MAX_EXAMPLES} examples, seed {SEED}): 0 failures, 0 x 5xx"
     )
