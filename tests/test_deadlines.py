@@ -9,8 +9,9 @@ a fresh migrated database and measures how long every answer took:
   the relay resumes and 20 more requests must all succeed;
 - a slow query on a healthy server (a table lock held from another
   connection): PostgreSQL's ``statement_timeout`` cancels it;
-- the client's own bound (``command_timeout``) with the server's set longer:
-  the statement fails at the client's deadline and its connection is dropped.
+- the client's own bound (``command_timeout``) on a statement whose answer
+  never comes (the network frozen for that one request): the statement fails
+  at the client's deadline and its connection is closed, not pooled.
 """
 
 import asyncio
@@ -24,7 +25,7 @@ import pytest
 
 from tests.faults.relay import Relay
 from tests.faults.service import Database, InstalledVariant, migrated_database, wait_for
-from tests.test_reliability import TableLock, assert_unavailable
+from tests.test_reliability import READY_RECENT, TableLock, assert_unavailable
 
 pytestmark = pytest.mark.reliability
 
@@ -71,6 +72,14 @@ async def timed_get(client: httpx.AsyncClient, path: str) -> tuple[httpx.Respons
     return response, time.monotonic() - started
 
 
+async def later_get(
+    client: httpx.AsyncClient, path: str
+) -> tuple[httpx.Response | None, float]:
+    """``timed_get`` once readiness can no longer lean on the last returned connection."""
+    await asyncio.sleep(READY_RECENT)
+    return await timed_get(client, path)
+
+
 async def stuck_backends(database: Database) -> list[asyncpg.Record]:
     """App backends that are neither idle nor gone."""
     return [b for b in await database.app_backends() if b["state"] != "idle"]
@@ -101,7 +110,7 @@ def test_a_frozen_network_costs_a_bounded_wait_and_recovers(
                     with relay.frozen():
                         during = await asyncio.gather(
                             *(timed_get(client, "/api/items") for _ in range(20)),
-                            *(timed_get(client, "/health/ready") for _ in range(2)),
+                            *(later_get(client, "/health/ready") for _ in range(2)),
                             timed_get(client, "/health/live"),
                         )
                     after = await asyncio.gather(
@@ -175,23 +184,32 @@ def test_a_slow_query_is_cancelled_by_the_server_deadline(
 def test_a_statement_past_the_client_deadline_drops_its_connection(
     variant: InstalledVariant, database: Database, tmp_path: Path, figure
 ) -> None:
-    settings = {"DATABASE_COMMAND_TIMEOUT": "2", "DATABASE_STATEMENT_TIMEOUT": "30"}
-    with variant.serve(tmp_path / "server.log", database.app_url, **settings) as app:
+    # The server's own deadline must be the shorter (the settings refuse otherwise), so
+    # the statement never reaches it: the network to the server freezes mid-request.
+    target = urlsplit(database.plain_url)
+    relay = Relay(target.hostname or "127.0.0.1", target.port or 5432)
+    relay.start()
+    settings = {"DATABASE_COMMAND_TIMEOUT": "2", "DATABASE_STATEMENT_TIMEOUT": "1"}
+    try:
+        url = through(database.app_url, relay.port)
+        with variant.serve(tmp_path / "server.log", url, **settings) as app:
 
-        async def scenario():
-            async with httpx.AsyncClient(
-                base_url=app.base_url, timeout=30, headers=variant.headers
-            ) as client:
-                assert (await client.get("/api/items")).status_code == 200
-                before = {b["pid"] for b in await database.app_backends()}
-                async with TableLock(database):
-                    blocked = await timed_get(client, "/api/items")
-                # Its connection was dropped, not kept for the pool: its backend ends.
-                dropped = await wait_for(lambda: _gone(database, before), timeout=10)
-                return blocked, dropped, await client.get("/api/items")
+            async def scenario():
+                async with httpx.AsyncClient(
+                    base_url=app.base_url, timeout=30, headers=variant.headers
+                ) as client:
+                    assert (await client.get("/api/items")).status_code == 200
+                    before = {b["pid"] for b in await database.app_backends()}
+                    with relay.frozen():
+                        blocked = await timed_get(client, "/api/items")
+                    # Its connection was closed, not kept for the pool: its backend ends.
+                    dropped = await wait_for(lambda: _gone(database, before), timeout=10)
+                    return blocked, dropped, await client.get("/api/items")
 
-        (response, seconds), dropped, after = asyncio.run(scenario())
-        app.assert_clean_log()
+            (response, seconds), dropped, after = asyncio.run(scenario())
+            app.assert_clean_log()
+    finally:
+        relay.stop()
     assert response is not None
     assert_unavailable(response)
     assert 2.0 - 0.2 <= seconds <= 2.0 + SLACK, seconds

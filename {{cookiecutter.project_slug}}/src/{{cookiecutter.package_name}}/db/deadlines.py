@@ -10,7 +10,8 @@ Two bounds, on two sides:
   sends, the pool's liveness ping included, for when the server cannot answer
   at all (a frozen network sends no reset). A statement that passes it fails
   with ``TimeoutError``; its connection is then invalidated, not returned to
-  the pool, because its protocol state is unknown.
+  the pool, because its protocol state is unknown, and closed at once: a
+  polite close would wait on the same silent network (2 s more in SQLAlchemy).
 
 The server's bound is the shorter one, so on a healthy server a slow query is
 cancelled cleanly by PostgreSQL and its connection stays usable.
@@ -51,6 +52,7 @@ def invalidate_on_timeout(engine: AsyncEngine) -> None:
         original = context.original_exception
         if isinstance(original, TimeoutError):
             reason = "a statement passed the client deadline (DATABASE_COMMAND_TIMEOUT)"
+            _abort(context)
         elif isinstance(original, OSError):
             reason = f"the connection broke during a statement ({type(original).__name__})"
         else:
@@ -58,3 +60,13 @@ def invalidate_on_timeout(engine: AsyncEngine) -> None:
         context.is_disconnect = True
         context.invalidate_pool_on_disconnect = False
         return DatabaseUnavailableError(reason)
+
+
+def _abort(context: ExceptionContext) -> None:
+    """Close the driver's connection without a goodbye the server cannot answer."""
+    connection = context.connection
+    if connection is None or connection.invalidated:
+        return
+    driver = connection.connection.driver_connection
+    if driver is not None:
+        driver.terminate()  # asyncpg: drop the socket, wait for nothing
