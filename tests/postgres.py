@@ -81,9 +81,9 @@ def fetchval(url: str, query: str, *args: object) -> object:
     return asyncio.run(run())
 
 
-def create_database(admin_url: str) -> str:
-    """Create an empty database with a fresh name; return its name."""
-    name = f"tpl_{uuid.uuid4().hex[:16]}"
+def create_database(admin_url: str, name: str | None = None) -> str:
+    """Create an empty database (with a fresh name unless given); return its name."""
+    name = name or f"tpl_{uuid.uuid4().hex[:16]}"
     asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
     return name
 

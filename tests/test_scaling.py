@@ -177,6 +177,9 @@ def test_two_workers_through_pgbouncer_transaction_mode(
             assert sorted(written) == sorted(acknowledged[tenant]), schema
             assert len(set(written)) == len(written)
 
+        # Made on the server: through PgBouncer, a login to a database that did not
+        # exist yet is retried only after server_login_retry (15 s).
+        postgres.create_database(pg_admin_url, f"{database}_test")
         suite = variant.run(
             "pytest", "-q", "-p", "no:cacheprovider",
             TEST_DATABASE_URL=pgbouncer.url(f"{database}_test", driver="postgresql+asyncpg"),

@@ -29,6 +29,20 @@ def root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+def database_missing(cause: BaseException, database: str | None) -> bool:
+    """Whether ``cause`` says that ``database`` does not exist.
+
+    PostgreSQL says so with SQLSTATE 3D000; PgBouncer passes the server's
+    message on under 08P01 (protocol violation), so that one is matched by
+    its exact text for this database's name.
+    """
+    if isinstance(cause, asyncpg.InvalidCatalogNameError):
+        return True
+    return isinstance(cause, asyncpg.ProtocolViolationError) and (
+        str(cause) == f'database "{database}" does not exist'
+    )
+
+
 def explain(cause: BaseException, url: URL, where: str) -> str:  # noqa: C901, PLR0911, PLR0912 - one answer per cause
     """What went wrong connecting to ``where`` (host:port of ``url``), and what to check."""
     if isinstance(cause, PasswordFileError):
@@ -52,7 +66,7 @@ def explain(cause: BaseException, url: URL, where: str) -> str:  # noqa: C901, P
                 " set sslmode=require or stricter in DATABASE_URL"
             )
         return f"{where}: login refused ({cause}): check the user in DATABASE_URL and pg_hba"
-    if isinstance(cause, asyncpg.InvalidCatalogNameError):
+    if database_missing(cause, url.database):
         return f"{where}: {cause}: create it (createdb {url.database}) or fix DATABASE_URL"
     if isinstance(cause, asyncpg.TooManyConnectionsError):
         return f"{where}: no connection slot free ({cause}): see the connection budget"

@@ -5,7 +5,6 @@ comes with it); ``dev`` and the tests create a missing one, so a first run on
 a fresh server needs no ``createdb``.
 """
 
-import asyncpg
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -15,6 +14,7 @@ from {{ cookiecutter.package_name }}.config import (
 )
 from {{ cookiecutter.package_name }}.db.failures import (
     DatabaseUnavailableError,
+    database_missing,
     root_cause,
 )
 from {{ cookiecutter.package_name }}.db.manager import (
@@ -31,8 +31,8 @@ async def database_exists(settings: Settings) -> bool:
         async with DatabaseSessionManager(settings, job=True) as manager, manager.engine.connect():
             return True
     except DatabaseUnavailableError as exc:
-        if exc.__cause__ is None or not isinstance(
-            root_cause(exc.__cause__), asyncpg.InvalidCatalogNameError
+        if exc.__cause__ is None or not database_missing(
+            root_cause(exc.__cause__), settings.database_url_object.database
         ):
             raise
     return False
