@@ -1,16 +1,45 @@
 """Fixtures shared by the template's tests."""
 
+import fcntl
+import hashlib
+import json
+import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests import postgres, template
 from tests.template import ROOT
 
+# Fixtures that install a variant or need a PostgreSQL server: a test that uses
+# one of them, or is marked boot or reliability, is not quick.
+SLOW_FIXTURES = frozenset({"install_variant", "pg_admin_url", "fresh_database"})
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Render this template whatever directory pytest was started from."""
     config.option.template = str(ROOT)
+
+
+# Modules whose tests share a costly module-scoped fixture (a TLS server, a counting
+# cluster, a PgBouncer): under xdist (``--dist loadgroup``) each runs on one worker,
+# so the fixture is made once. Every other test goes to whichever worker is free.
+SHARED_FIXTURE_MODULES = frozenset(
+    {"test_hot_path", "test_managed_database", "test_scaling", "test_reliability_security"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``quick`` every test that needs no installed variant and no server."""
+    for item in items:
+        slow = item.get_closest_marker("boot") or item.get_closest_marker("reliability")
+        if not slow and not SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.quick)
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if module in SHARED_FIXTURE_MODULES:
+            item.add_marker(pytest.mark.xdist_group(module))
 
 
 @pytest.fixture(scope="session")
@@ -38,36 +67,72 @@ FIGURES = pytest.StashKey[list[str]]()
 
 @pytest.fixture
 def figure(request: pytest.FixtureRequest):
-    """Record a measured figure; all of them are printed at the end of the run."""
+    """Record a measured figure; all of them are printed at the end of the run.
+
+    They travel with the test's report, so a run spread over xdist workers
+    prints them too.
+    """
 
     def record(text: str) -> None:
-        request.config.stash.setdefault(FIGURES, []).append(f"{request.node.name}: {text}")
+        request.node.user_properties.append(("figure", f"{request.node.name}: {text}"))
 
     return record
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect the figures of each finished test (in the controller, under xdist)."""
+    if report.when == "call":
+        figures = [value for name, value in report.user_properties if name == "figure"]
+        if figures:
+            FIGURE_LINES.extend(figures)
+
+
+FIGURE_LINES: list[str] = []
+
+
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     """Print the figures the tests measured."""
-    figures = config.stash.get(FIGURES, [])
-    if figures:
+    if FIGURE_LINES:
         terminalreporter.section("figures")
-        for line in figures:
+        for line in FIGURE_LINES:
             terminalreporter.write_line(line)
+
+
+def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory every xdist worker of this run sees (the run's own without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture(scope="session")
 def install_variant(tmp_path_factory: pytest.TempPathFactory):
-    """Bake and ``uv sync`` a variant once per run; the same answers give the same project."""
+    """Bake and ``uv sync`` a variant once per run; the same answers give the same project.
+
+    The first worker to need a variant installs it under a file lock; the
+    others wait for it and reuse it. Tests must not change an installed
+    variant: one that needs to, works on a copy.
+    """
     from tests.faults.service import InstalledVariant
 
-    installed: dict[tuple[tuple[str, str], ...], InstalledVariant] = {}
+    installed: dict[str, InstalledVariant] = {}
+    root = shared_root(tmp_path_factory) / "variants"
+    root.mkdir(exist_ok=True)
 
     def install(answers: dict[str, str]) -> InstalledVariant:
         # Answers left out are the defaults: {} and the defaults spelt out are one project.
-        key = tuple(sorted({**template.DEFAULT_ANSWERS, **answers}.items()))
+        chosen = dict(sorted({**template.DEFAULT_ANSWERS, **answers}.items()))
+        key = hashlib.sha256(json.dumps(chosen).encode()).hexdigest()[:16]
         if key not in installed:
-            output = tmp_path_factory.mktemp("variant")
-            installed[key] = InstalledVariant.install(answers, output)
+            with (root / f"{key}.lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                done = root / f"{key}.json"
+                if done.exists():
+                    project = Path(json.loads(done.read_text())["project"])
+                    installed[key] = InstalledVariant.load(answers, project)
+                else:  # a failed attempt may have left a partial bake behind
+                    shutil.rmtree(root / key, ignore_errors=True)
+                    installed[key] = InstalledVariant.install(answers, root / key)
+                    done.write_text(json.dumps({"project": str(installed[key].project)}))
         return installed[key]
 
     return install

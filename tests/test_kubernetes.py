@@ -25,8 +25,6 @@ from tests import template
 from tests.faults.service import InstalledVariant
 from tests.kubernetes import KUBERNETES, SUPPORTED, kubectl, kustomize, problems
 
-pytestmark = pytest.mark.boot
-
 # The only answers deploy/kubernetes/ is rendered from (checked below).
 KUBERNETES_ANSWERS = {"__k8s_name", "project_slug", "package_name", "__schema", "tenancy"}
 RENDERINGS = {
@@ -163,6 +161,7 @@ def test_a_malformed_manifest_fails_validation(tmp_path: Path) -> None:
     assert "'name' is a required property" in str(problems(deployment, SUPPORTED[-1]))
 
 
+@pytest.mark.boot
 def test_the_projects_own_checks_of_its_manifests_pass(install_variant, figure) -> None:
     """Probes against the app's routes and the image's port, the user against the
     Dockerfile's, the budget against maxReplicas, the drain against the grace period."""

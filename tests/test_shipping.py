@@ -344,6 +344,9 @@ def test_image_layout_serves_with_workers_and_drains_on_sigterm(
         assert not (venv / dev_tool).exists(), f"{dev_tool} is in the image"
     assert not list(app_dir.glob("src")), "the image needs no source tree"
     assert env["WEB_CONCURRENCY"] == "2"
+    # SQLAlchemy's compiled extensions, not its pure-Python fallback (rows and caching).
+    compiled = "from sqlalchemy.util import _has_cython; print(_has_cython.HAS_CYEXTENSION)"
+    assert run([str(venv / "python"), "-c", compiled], app_dir).stdout.strip() == "True"
 
     database_url = postgres.with_database(
         pg_admin_url, fresh_database, driver="postgresql+asyncpg"

@@ -54,6 +54,11 @@ class InstalledVariant:
             )
         )
         run([uv_bin(), "sync", "--quiet", "--python", python], project)
+        return cls.load(answers, project)
+
+    @classmethod
+    def load(cls, answers: dict[str, str], project: Path) -> "InstalledVariant":
+        """The variant ``install`` made of ``answers`` in ``project``."""
         package = next(
             p.name
             for p in (project / "src").iterdir()
