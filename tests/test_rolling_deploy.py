@@ -189,26 +189,48 @@ async def roll(
     return Roll(traffic, replacements, seconds, up_after, stopped_after)
 
 
-async def ready(*ports: int, timeout: float = 60) -> None:
-    """Wait until each instance answers ``/health/ready`` with 200 itself."""
+async def ready(instances: dict[int, Instance], timeout: float = 60) -> None:
+    """Wait until each instance answers ``/health/ready`` with 200 itself.
+
+    An instance that exits, or is not ready in time, fails the wait with its
+    last answer and its log.
+    """
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=5) as client:
-        for port in ports:
+        for port, instance in instances.items():
+            last: object = None
             while True:
                 try:
                     answer = await client.get(f"http://127.0.0.1:{port}/health/ready")
                     if answer.status_code == 200:
                         break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    msg = f"nothing ready on port {port} within {timeout} s"
-                    raise AssertionError(msg)
+                    last = (answer.status_code, answer.text[:200])
+                except httpx.TransportError as exc:
+                    last = repr(exc)
+                exited = instance.process.poll()
+                if exited is not None or time.monotonic() > deadline:
+                    state = f"exited {exited}" if exited is not None else f"not within {timeout} s"
+                    msg = f"{instance.name} on port {port} not ready ({state}), last answer {last}"
+                    raise AssertionError(f"{msg}:\n{instance.log.read_text()[-4000:]}")
                 await asyncio.sleep(0.2)
 
 
 async def stored(database) -> Counter[str]:
     return Counter(await database.item_names())
+
+
+def pod_env(project: Path, database_url: str, directory: Path) -> dict[str, str]:
+    """The pod's environment from the manifests, on the test's database."""
+    container = kubernetes.app_container(project)
+    password = directory / "password"
+    password.write_text("not-a-default-secret\n")
+    return {
+        **kubernetes.config_env(project),
+        **{variable["name"]: variable["value"] for variable in container["env"]},
+        "DATABASE_URL": database_url,
+        "DATABASE_PASSWORD_FILE": str(password),  # the Secret's file
+        "DATABASE_ALLOW_PLAINTEXT": "true",  # the test server speaks no TLS
+    }
 
 
 def test_a_rolling_update_behind_haproxy_fails_no_request(
@@ -217,22 +239,12 @@ def test_a_rolling_update_behind_haproxy_fails_no_request(
     variant: InstalledVariant = install_variant({})
     project = variant.project
     settings = kubernetes.config_env(project)
-    container = kubernetes.app_container(project)
-    probe = container["readinessProbe"]
+    probe = kubernetes.app_container(project)["readinessProbe"]
     pod = kubernetes.manifest(project, "deployment.yaml")["spec"]["template"]["spec"]
     grace = pod["terminationGracePeriodSeconds"]
-    password = tmp_path / "password"
-    password.write_text("not-a-default-secret\n")
 
     with migrated_database(pg_admin_url, variant) as database:
-        env = {
-            **settings,
-            **{variable["name"]: variable["value"] for variable in container["env"]},
-            "DATABASE_URL": database.app_url,
-            "DATABASE_PASSWORD_FILE": str(password),  # the Secret's file
-            "DATABASE_ALLOW_PLAINTEXT": "true",  # the test server speaks no TLS
-        }
-        fleet = Fleet(variant, env, tmp_path)
+        fleet = Fleet(variant, pod_env(project, database.app_url, tmp_path), tmp_path)
         slots = {f"s{n}": free_port() for n in range(2 * INSTANCES)}
         first, second = list(slots)[:INSTANCES], list(slots)[INSTANCES:]
         balancer = LoadBalancer.start(
@@ -246,7 +258,7 @@ def test_a_rolling_update_behind_haproxy_fails_no_request(
         try:
             # The control: instances that stop accepting at SIGTERM (no drain)...
             instances = [(slot, fleet.start(slots[slot], DRAIN_DELAY="0")) for slot in first]
-            asyncio.run(ready(*(slots[slot] for slot in first)))
+            asyncio.run(ready({slots[slot]: instance for slot, instance in instances}))
             wanted = {**dict.fromkeys(first, "UP"), **dict.fromkeys(second, "DOWN")}
             asyncio.run(balancer.wait_for(wanted, timeout=60))
             control = asyncio.run(roll(balancer, fleet, instances, second))
@@ -283,4 +295,53 @@ def describe(done: Roll) -> str:
         f" roll {done.seconds:.1f} s (replacement up in the balancer after"
         f" {min(done.up_after):.1f}-{max(done.up_after):.1f} s, old instance exit after"
         f" {min(done.stopped_after):.1f}-{max(done.stopped_after):.1f} s)"
+    )
+
+
+# Longer than two of uvicorn's own worker health-check timeouts (5 s each: its
+# supervisor pings the workers one after the other, so the second gets up to
+# 10 s), well within the service's default (WORKER_HEALTHCHECK_TIMEOUT, 30 s).
+SLOW_START_SECONDS = 12
+
+
+def test_workers_that_start_slowly_are_not_killed_in_a_loop(
+    install_variant, pg_admin_url: str, tmp_path: Path, figure
+) -> None:
+    """A CPU-starved pod's workers start late: the supervisor must wait for them.
+
+    Each spawned worker sleeps before it starts (a ``sitecustomize`` on its
+    path), as a worker does that imports the app on a fraction of a CPU. With
+    uvicorn's 5 s the supervisor kills it unanswered and spawns the next, which
+    fares no better: that instance never serves, which shows the test can fail.
+    """
+    variant: InstalledVariant = install_variant({})
+    slow = tmp_path / "slow-start"
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text(
+        "import sys, time\n"
+        "if '--multiprocessing-fork' in sys.argv:  # a spawned worker process\n"
+        f"    time.sleep({SLOW_START_SECONDS})\n"
+    )
+    with migrated_database(pg_admin_url, variant) as database:
+        env = {**pod_env(variant.project, database.app_url, tmp_path), "PYTHONPATH": str(slow)}
+        fleet = Fleet(variant, env, tmp_path)
+        try:
+            uvicorns = fleet.start(free_port(), WORKER_HEALTHCHECK_TIMEOUT="5")
+            shipped_port = free_port()
+            shipped = fleet.start(shipped_port)
+            asyncio.run(ready({shipped_port: shipped}))
+            took = time.monotonic() - shipped.started
+            # By then the other instance's first workers went unanswered for 5 s.
+            asyncio.run(asyncio.sleep(max(0.0, SLOW_START_SECONDS + 6 - took)))
+            killed = uvicorns.log.read_text().count("died")
+        finally:
+            fleet.stop_all()
+    shipped_log = shipped.log.read_text()
+    assert "died" not in shipped_log, shipped_log
+    assert killed >= 2, uvicorns.log.read_text()  # both first workers, and maybe more
+    assert "Application startup complete" not in uvicorns.log.read_text()
+    figure(
+        f"workers {SLOW_START_SECONDS} s late to start: ready after {took:.1f} s with the"
+        f" default WORKER_HEALTHCHECK_TIMEOUT; with uvicorn's 5 s, {killed} workers killed"
+        f" and none served in {time.monotonic() - uvicorns.started:.0f} s"
     )

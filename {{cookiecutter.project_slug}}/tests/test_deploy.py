@@ -107,6 +107,15 @@ def test_the_drain_outlasts_the_readiness_probe_and_fits_the_grace_period() -> N
     assert compose["services"]["app"]["stop_grace_period"] == f"{grace}s"
 
 
+def test_a_worker_slow_to_start_gets_a_second_try_within_the_startup_probe() -> None:
+    """A worker silent for ``WORKER_HEALTHCHECK_TIMEOUT`` is replaced: twice that fits."""
+    settings = pod_settings()
+    probe = container()["startupProbe"]
+    assert settings.worker_healthcheck_timeout >= 15  # uvicorn's 5 s starves slow starts
+    window = probe["periodSeconds"] * probe["failureThreshold"]
+    assert 2 * settings.worker_healthcheck_timeout <= window
+
+
 def test_probes_ask_the_apps_routes_on_the_images_port() -> None:
     paths = create_app(pod_settings()).openapi()["paths"]
     port = next(p for p in container()["ports"] if p["name"] == "http")["containerPort"]

@@ -75,3 +75,4 @@ def test_workers_serve_with_the_draining_server_and_its_deadlines(settings: Sett
         settings.database_pool_timeout + settings.database_command_timeout
     )
     assert settings.in_flight_timeout == config.timeout_graceful_shutdown
+    assert config.timeout_worker_healthcheck == settings.worker_healthcheck_timeout

@@ -43,6 +43,7 @@ class DrainConfig(uvicorn.Config):
             workers=settings.web_concurrency,
             log_config=None,  # keep the service's logging, in this process and the workers
             timeout_graceful_shutdown=math.ceil(settings.in_flight_timeout),
+            timeout_worker_healthcheck=settings.worker_healthcheck_timeout,
         )
         self.drain_delay = settings.drain_delay
 

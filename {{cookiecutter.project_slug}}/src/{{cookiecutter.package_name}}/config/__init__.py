@@ -61,6 +61,11 @@ class Settings(SchemaSettings, DatabaseSettings, DrainSettings, AuthSettings, Ba
     # reads WEB_CONCURRENCY too, as its number of worker processes.
     web_concurrency: Annotated[int, Field(ge=1)] = 1
     replicas: Annotated[int, Field(ge=1)] = 1
+    # With several workers (serve.py), seconds a worker may leave the supervisor's
+    # ping unanswered, from its start on, before it is killed and replaced.
+    # uvicorn's 5 s kills every worker of a CPU-starved container at start-up,
+    # again and again; this leaves room for a slow start within the startup probe.
+    worker_healthcheck_timeout: Annotated[int, Field(ge=1)] = 30
 
     # Logs (logs.py): "json" lines or readable "console" lines; unset, json in
     # production and console elsewhere.
