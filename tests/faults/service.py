@@ -7,6 +7,8 @@ settings a test chooses; ``RunningApp`` stops it and hands back its log.
 
 import asyncio
 import keyword
+import os
+import random
 import signal
 import socket
 import subprocess
@@ -28,11 +30,45 @@ from tests.tools import clean_env, find_python, run, uv_bin
 LEAK_WARNINGS = ("non-checked-in connection", "garbage collector")
 
 
+def _ephemeral_ports() -> range:
+    """The ports the kernel gives outgoing connections (Linux's default without /proc)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+# Ports handed out by this process, never handed out twice.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on loopback that nothing listens on, for a server started next.
+
+    It is picked below the kernel's ephemeral range: a port the kernel hands
+    out (``bind(0)``) may go to some client's outgoing connection before the
+    server binds it, and that server then fails to start. Each xdist worker
+    picks from its own slice of ports, so two workers never pick the same one.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    first = min(_ephemeral_ports().start, 32768)
+    slice_size = (first - 10000) // 8
+    start = 10000 + (int(worker) % 8 if worker.isdigit() else 0) * slice_size
+    candidates = list(range(start, start + slice_size))
+    random.shuffle(candidates)
+    for port in candidates:
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    msg = f"no free port left in {start}-{start + slice_size - 1}"
+    raise RuntimeError(msg)
 
 
 @dataclass
