@@ -72,9 +72,7 @@ async def timed_get(client: httpx.AsyncClient, path: str) -> tuple[httpx.Respons
     return response, time.monotonic() - started
 
 
-async def later_get(
-    client: httpx.AsyncClient, path: str
-) -> tuple[httpx.Response | None, float]:
+async def later_get(client: httpx.AsyncClient, path: str) -> tuple[httpx.Response | None, float]:
     """``timed_get`` once readiness can no longer lean on the last returned connection."""
     await asyncio.sleep(READY_RECENT)
     return await timed_get(client, path)

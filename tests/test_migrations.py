@@ -152,10 +152,11 @@ def edit_items_model(models: Path) -> None:
 def add_widgets_module(package_dir: Path, package: str) -> None:
     """A project's first models, imported where the README says to."""
     (package_dir / "widgets.py").write_text(WIDGETS_MODULE.format(package=package))
+    base_import = f"from {package}.db import (\n    Base,\n)\n"
     replace_once(
         package_dir / "models.py",
-        f"from {package}.db import (\n    Base,\n)\n",
-        f"from {package}.db import (\n    Base,\n)\nfrom {package}.widgets import Widget, WidgetPart\n",
+        base_import,
+        f"{base_import}from {package}.widgets import Widget, WidgetPart\n",
     )
     replace_once(
         package_dir / "models.py",
