@@ -112,7 +112,7 @@ async def test_dev_creates_a_missing_database(settings: Settings) -> None:
     )
     try:
         assert not await database_exists(fresh)
-        assert await asyncio.to_thread(database_ready, fresh)
+        assert await database_ready(fresh)
         assert await database_exists(fresh)
         assert not await create_database_if_missing(fresh)  # already there
     finally:

@@ -6,7 +6,6 @@ serves this run and stops with it. Otherwise the configured database is used.
 """
 
 import argparse
-import asyncio
 import os
 import signal
 import subprocess
@@ -20,7 +19,6 @@ from {{ cookiecutter.package_name }}.cli.base import (
 )
 from {{ cookiecutter.package_name }}.config import (
     Settings,
-    settings_or_exit,
 )
 from {{ cookiecutter.package_name }}.db import (
     DatabaseSessionManager,
@@ -62,10 +60,10 @@ def _serve(command: Sequence[str], env: dict[str, str]) -> int:
     return 128 - code if code < 0 else code
 
 
-def database_ready(settings: Settings) -> bool:
+async def database_ready(settings: Settings) -> bool:
     """Create the configured database if it is missing; say in one line why it cannot be."""
     try:
-        if asyncio.run(create_database_if_missing(settings)):
+        if await create_database_if_missing(settings):
             print(f"Created the database {settings.database_url_object.database}")
     except DatabaseUnavailableError as exc:
         print(f"dev: cannot reach the database: {exc}", file=sys.stderr)
@@ -73,12 +71,11 @@ def database_ready(settings: Settings) -> bool:
     return True
 
 
-def serve_dev(fastapi_args: Sequence[str] = ()) -> int:
-    """Pick the database, migrate it, serve with reload; return the exit code."""
+def serve_dev(settings: Settings, fastapi_args: Sequence[str] = ()) -> int:
+    """Migrate the database (an embedded one if it applies), serve with reload; the exit code."""
     # Until the server runs, these unwind like Ctrl-C, stopping what was started.
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.default_int_handler)
-    settings = settings_or_exit()
     env = dict(os.environ)
     try:
         with ExitStack() as stack:
@@ -86,8 +83,6 @@ def serve_dev(fastapi_args: Sequence[str] = ()) -> int:
                 database = settings.database_url_object.database or "postgres"
                 env["DATABASE_URL"] = stack.enter_context(embedded_database(database))
                 print(f"No database configured or answering: embedded PostgreSQL ({database})")
-            elif not database_ready(settings):
-                return 1
             migrate = subprocess.run(
                 [sys.executable, "-m", "alembic", "upgrade", "head"], env=env, check=False
             )
@@ -98,9 +93,12 @@ def serve_dev(fastapi_args: Sequence[str] = ()) -> int:
         return 130
 
 
-async def dev(_manager: DatabaseSessionManager, args: argparse.Namespace) -> int:
-    """The ``dev`` command."""
-    return serve_dev(["--host", args.host, "--port", str(args.port)])
+async def dev(manager: DatabaseSessionManager, args: argparse.Namespace) -> int:
+    """The ``dev`` command: a configured database that is missing is created first."""
+    settings = manager.settings
+    if not embedded_applies(settings) and not await database_ready(settings):
+        return 1
+    return serve_dev(settings, ["--host", args.host, "--port", str(args.port)])
 
 
 COMMANDS = [
