@@ -5,6 +5,8 @@ import hashlib
 import json
 import os
 import shutil
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,8 +34,13 @@ def pytest_configure(config: pytest.Config) -> None:
     # Every generated project's commands start fresh interpreters (pytest, alembic,
     # uvicorn's workers, the command line). With PYTHONDONTWRITEBYTECODE set, as on
     # some CI machines, each of them compiled SQLAlchemy, FastAPI and the rest from
-    # source again: twice the CPU of a generated suite. Bytecode is written once.
+    # source again: twice the CPU of a generated suite. Bytecode is written once,
+    # into a tree of its own: never into the template (a bake would copy it) or
+    # into a baked project.
+    pycache = str(Path(tempfile.gettempdir()) / "template-pycache")
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = pycache
+    sys.pycache_prefix = pycache  # this process too: it loads the template's tests/issuer.py
     compiled: dict[tuple[Any, ...], Any] = {}
     compile_source = StrictEnvironment.compile
 
