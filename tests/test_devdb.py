@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import platformdirs
 import pytest
 
 from tests import postgres
@@ -68,14 +69,32 @@ def no_embedded_postgres_left(project: Path, timeout: float = 15) -> bool:
     """Whether the project's embedded server is gone, waiting a little for it to exit.
 
     The postmaster removes its pid file just before it exits, so a run that
-    stopped it may return an instant before the process is gone.
+    stopped it may return an instant before the process is gone. In these
+    namespaces the lock file of its socket stays behind, naming its pid: a
+    server started while that pid still exists, even as a zombie, refuses to
+    start ("lock file already exists"), so that pid must be gone too.
     """
     deadline = time.monotonic() + timeout
-    while embedded_postgres_pids(project):
+    while embedded_postgres_pids(project) or socket_lock_pids(project):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.2)
     return True
+
+
+def socket_lock_pids(project: Path) -> list[int]:
+    """Existing processes named by socket lock files of the project's embedded server."""
+    pgdata = str(project / ".devdb" / "pgdata")
+    pids = []
+    runtime = platformdirs.user_runtime_path("python_PostgresServer")  # the package's folder
+    for lock in runtime.glob("*/.s.PGSQL.*.lock"):
+        try:
+            lines = lock.read_text().splitlines()
+        except OSError:
+            continue
+        if len(lines) > 1 and lines[1] == pgdata and Path(f"/proc/{lines[0]}").exists():
+            pids.append(int(lines[0]))
+    return pids
 
 
 def embedded_postgres_pids(project: Path) -> list[int]:
