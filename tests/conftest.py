@@ -63,6 +63,11 @@ SHARED_FIXTURE_MODULES = frozenset(
 )
 
 
+def module_name(item: pytest.Item) -> str:
+    """The test module's own name, such as ``test_boot``."""
+    return item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+
+
 # Modules whose tests take longest, longest first: see ``schedule_rank``.
 LONGEST_FIRST = (
     "test_scaling",
@@ -81,7 +86,7 @@ def schedule_rank(item: pytest.Item) -> tuple[int, int]:
     xdist hands tests to whichever worker is free, in this order, so long
     tests started last would leave the other workers idle at the end.
     """
-    module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+    module = module_name(item)
     if module in LONGEST_FIRST:
         return 0, LONGEST_FIRST.index(module)
     return (2, 0) if item.get_closest_marker("quick") else (1, 0)
@@ -93,7 +98,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         slow = item.get_closest_marker("boot") or item.get_closest_marker("reliability")
         if not slow and not SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.quick)
-        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        module = module_name(item)
         if module in SHARED_FIXTURE_MODULES:
             item.add_marker(pytest.mark.xdist_group(module))
     items.sort(key=schedule_rank)  # stable: file order within a rank
