@@ -1,5 +1,6 @@
 """What the template offers, read from its own files, and what each variant must contain."""
 
+import functools
 import itertools
 import json
 import re
@@ -52,8 +53,13 @@ UNSUPPORTED = [answers for answers in COMBINATIONS if not is_supported(answers)]
 
 
 def manifest() -> dict[str, Any]:
-    """The template's manifest."""
-    return yaml.safe_load((PROJECT_TEMPLATE / MANIFEST_NAME).read_text(encoding="utf-8"))
+    """The template's manifest (parsed once per text: every render test reads it twice)."""
+    return _parse_manifest((PROJECT_TEMPLATE / MANIFEST_NAME).read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _parse_manifest(text: str) -> dict[str, Any]:
+    return yaml.safe_load(text)
 
 
 def schema_mode(answers: Mapping[str, str]) -> str:
