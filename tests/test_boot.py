@@ -1,15 +1,19 @@
 """Covering variants are installed, migrated, served and tested against real PostgreSQL.
 
 Every pair of option values appears together in at least one booted variant.
-Each boot: ``uv sync`` with the variant's own Python, ``mypy --strict`` (run
-beside the database steps, which do not need it), ``alembic upgrade head`` on a
-fresh database, ``fastapi run``, the health probes and (in example variants) a
-full CRUD round trip over HTTP, a clean
-shutdown, then the generated project's own test suite.
+Each boot, with the variant's own Python: where the variant has a CI file, the
+README's ``uv lock`` and then the CI's own steps in order, as its runner would
+run them (``uv sync --locked``, ruff, ruff format, mypy, ``alembic upgrade
+head``, ``alembic check``, pytest) against a fresh database; without one,
+``uv sync``, ``mypy --strict`` beside ``alembic upgrade head``, and the
+project's own suite. Before the suite, every boot serves the app: the health
+probes, (in example variants) a full CRUD round trip over HTTP, and a clean
+shutdown.
 """
 
 import asyncio
 import itertools
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -18,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import postgres, template
+from tests import postgres, shipping, template
 from tests.faults.issuer import app_settings, running_issuer
 from tests.faults.service import InstalledVariant
 from tests.tools import find_python, run, uv_bin
@@ -90,45 +94,84 @@ def test_variant_boots_and_passes_its_own_tests(
     result = cookies.bake(extra_context=answers)
     assert result.exception is None, result.exception
     project: Path = result.project_path
-    uv = uv_bin()
+    package = result.context["package_name"]
     database_url = postgres.with_database(
         pg_admin_url, fresh_database, driver="postgresql+asyncpg"
     )
-    tenants = answers["tenancy"] == "schema-per-tenant"
-    tenant_env = {"TENANTS": "acme,globex"} if tenants else {}
-    env = {"DATABASE_URL": database_url, "TEST_DATABASE_URL": database_url, **tenant_env}
     started = time.monotonic()
-
-    run([uv, "sync", "--quiet", "--python", python], project)
-    version = run([uv, "run", "--no-sync", "python", "--version"], project).stdout
-    assert version.startswith(f"Python {answers['python_version']}.")
-    # mypy reads only the sources; it runs on one core while the database steps use the other.
-    with ThreadPoolExecutor(max_workers=1) as background:
-        typed = background.submit(run, [uv, "run", "--no-sync", "mypy"], project)
-        summary = migrate_serve_and_test(
-            answers, project, result.context["package_name"], pg_admin_url, fresh_database, env
-        )
-        typed.result()  # raises with mypy's output if it failed
+    if answers["ci"] == "none":
+        summary = install_and_test(answers, project, package, pg_admin_url, fresh_database)
+    else:  # the project's own CI steps, in order, with the app served before its tests
+        shipping.lock(project, python)
+        steps, env = shipping.ci_steps(project, answers["ci"], answers["python_version"])
+        assert steps[0] == "uv sync --locked"
+        assert steps[-2:] == ["uv run alembic check", "uv run pytest"]
+        # The service container's database, here: the same URL on a fresh database.
+        assert env["DATABASE_URL"].startswith("postgresql+asyncpg://postgres:postgres@")
+        env |= {"DATABASE_URL": database_url, "UV_PYTHON": python}
+        try:
+            output = {step: ci_step(step, project, env) for step in steps[:-1]}
+            checked = output["uv run alembic check"]
+            assert "No new upgrade operations detected" in checked.stdout + checked.stderr
+            check_python(answers, project)
+            serve(answers, project, package, pg_admin_url, fresh_database, env)
+            summary = ci_step(steps[-1], project, env).stdout.splitlines()[-1]
+        finally:
+            postgres.drop_database(pg_admin_url, f"{fresh_database}_test")
+        summary = f"{len(steps)} {answers['ci']} CI steps in order; {summary}"
+    assert " passed" in summary, summary
+    assert " failed" not in summary, summary
     figure(f"booted and tested in {time.monotonic() - started:.1f} s: {summary}")
 
 
-def migrate_serve_and_test(
+def ci_step(step: str, project: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """One CI step, as the runner's shell runs it (failing the test if it fails)."""
+    return run(["bash", "-e", "-c", step], project, **env)
+
+
+def check_python(answers: dict[str, str], project: Path) -> None:
+    version = run([uv_bin(), "run", "--no-sync", "python", "--version"], project).stdout
+    assert version.startswith(f"Python {answers['python_version']}.")
+
+
+def install_and_test(
+    answers: dict[str, str], project: Path, package: str, admin_url: str, database: str
+) -> str:
+    """Without a CI file: ``uv sync``, ``mypy`` beside the migration and the served app,
+    then the project's own suite; its summary line."""
+    uv = uv_bin()
+    database_url = postgres.with_database(admin_url, database, driver="postgresql+asyncpg")
+    tenant_env = {"TENANTS": "acme,globex"} if answers["tenancy"] == "schema-per-tenant" else {}
+    env = {"DATABASE_URL": database_url, "TEST_DATABASE_URL": database_url, **tenant_env}
+    run([uv, "sync", "--quiet", "--python", find_python(answers["python_version"])], project)
+    check_python(answers, project)
+    # mypy reads only the sources; it runs on one core while the database steps use the other.
+    with ThreadPoolExecutor(max_workers=1) as background:
+        typed = background.submit(run, [uv, "run", "--no-sync", "mypy"], project)
+        run([uv, "run", "--no-sync", "alembic", "upgrade", "head"], project, **env)
+        serve(answers, project, package, admin_url, database, env)
+        typed.result()  # raises with mypy's output if it failed
+    tests = run([uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"], project, **env)
+    return tests.stdout.splitlines()[-1]
+
+
+def serve(
     answers: dict[str, str],
     project: Path,
     package: str,
     admin_url: str,
     database: str,
     env: dict[str, str],
-) -> str:
-    """``alembic upgrade head``, serve and probe the app, then the project's own suite."""
-    uv = uv_bin()
+) -> None:
+    """On the migrated database: its tables, then the app served, probed and (with the
+    example) a CRUD round trip, with a clean log."""
     database_url = env["DATABASE_URL"]
     tenants = answers["tenancy"] == "schema-per-tenant"
-    tenant_env = {"TENANTS": "acme,globex"} if tenants else {}
-    run([uv, "run", "--no-sync", "alembic", "upgrade", "head"], project, **env)
-
+    tenant_env = {"TENANTS": env["TENANTS"]} if tenants else {}
     schemas = (
-        ["tenant_acme", "tenant_globex"] if tenants else [answers["database_schema"] or "public"]
+        [f"tenant_{name}" for name in env["TENANTS"].split(",")]
+        if tenants
+        else [answers["database_schema"] or "public"]
     )
     tables = asyncio.run(tables_by_schema(postgres.with_database(admin_url, database)))
     expected_tables = {"alembic_version"} | (
@@ -161,8 +204,3 @@ def migrate_serve_and_test(
                     "next": None,
                 }
         app.assert_clean_log()
-
-    tests = run([uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"], project, **env)
-    assert " passed" in tests.stdout, tests.stdout
-    assert " failed" not in tests.stdout, tests.stdout
-    return tests.stdout.splitlines()[-1]

@@ -6,8 +6,8 @@ the tools that exist for it and its commands are executed on the host:
 - every rendered ``compose.yaml``, GitHub workflow and GitLab pipeline passes
   check-jsonschema's built-in schema for it; workflows also pass actionlint and
   Dockerfiles hadolint;
-- the CI steps run in order, as written, in a freshly generated project against
-  the local PostgreSQL (the service container's role);
+- the CI steps run in order, as written, in the booted variants that have a CI
+  file (``tests/test_boot.py``: ``shipping.ci_steps``);
 - the Dockerfile's build stage runs in a build context holding only what it
   copies, its final stage's layout is assembled from its ``COPY`` lines, then
   the migration command, the ``CMD`` (several workers) and the ``HEALTHCHECK``
@@ -36,7 +36,7 @@ from tests.faults.roles import compose_roles
 from tests.faults.service import Database, InstalledVariant, free_port, wait_for
 from tests.test_boot import crud_round_trip
 from tests.test_reliability import blocked_on_lock
-from tests.tools import clean_env, find_python, run, uv_bin
+from tests.tools import clean_env, find_python, run
 
 pytestmark = pytest.mark.boot
 
@@ -139,85 +139,8 @@ def test_the_templates_own_ci_workflow_validates() -> None:
 def locked_project(answers: dict[str, str], output: Path) -> Path:
     """Bake, then the README's first step: create uv.lock."""
     project = bake({"python_version": "3.12", **answers}, output)
-    python = find_python("3.12")
-    missing = subprocess.run(
-        [uv_bin(), "sync", "--locked", "--python", python],
-        cwd=project,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert missing.returncode != 0
-    assert "Unable to find lockfile" in missing.stderr, missing.stderr
-    run([uv_bin(), "lock", "--quiet", "--python", python], project)
+    shipping.lock(project, find_python("3.12"))
     return project
-
-
-def ci_steps(project: Path, ci: str) -> tuple[list[str], dict[str, str]]:
-    """The CI's shell commands in order and the environment it gives them."""
-    if ci == "github":
-        workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
-        assert set(workflow[True]) == {"push", "pull_request"}  # YAML 1.1 reads `on` as True
-        job = workflow["jobs"]["test"]
-        setup_uv = next(s for s in job["steps"] if s.get("uses", "").startswith("astral-sh/"))
-        assert setup_uv["with"]["enable-cache"] is True
-        assert setup_uv["with"]["python-version"] == "3.12"
-        return [s["run"] for s in job["steps"] if "run" in s], dict(job["env"])
-    pipeline = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
-    rules = [rule["if"] for rule in pipeline["workflow"]["rules"]]
-    assert '$CI_PIPELINE_SOURCE == "merge_request_event"' in rules
-    job = pipeline["test"]
-    assert job["image"].endswith("python3.12-bookworm-slim")
-    assert job["cache"]["key"]["files"] == ["uv.lock"]
-    variables = {k: v for k, v in job["variables"].items() if not k.startswith("UV_CACHE")}
-    return list(job["script"]), variables
-
-
-@pytest.mark.parametrize(
-    ("ci", "answers"),
-    [("github", {"database_schema": "billing"}), ("gitlab", {"tenancy": "schema-per-tenant"})],
-    ids=["github-schema", "gitlab-tenant"],
-)
-def test_ci_steps_pass_in_order_in_a_new_project(
-    ci: str,
-    answers: dict[str, str],
-    tmp_path: Path,
-    pg_admin_url: str,
-    fresh_database: str,
-    figure,
-) -> None:
-    project = locked_project({"ci": ci, **answers}, tmp_path)
-    steps, env = ci_steps(project, ci)
-    assert steps[0] == "uv sync --locked"
-    assert steps[-1] == "uv run pytest"
-    # The service container's database, here: the same URL on a fresh database.
-    url = env["DATABASE_URL"]
-    assert url.startswith("postgresql+asyncpg://postgres:postgres@")
-    env["DATABASE_URL"] = postgres.with_database(
-        pg_admin_url, fresh_database, driver="postgresql+asyncpg"
-    )
-    env["UV_PYTHON"] = find_python("3.12")
-    started = time.monotonic()
-    output: dict[str, str] = {}
-    try:
-        for step in steps:
-            done = subprocess.run(
-                ["bash", "-e", "-c", step],
-                cwd=project,
-                env=clean_env(**env),
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            assert done.returncode == 0, f"{step}:\n{done.stdout}\n{done.stderr}"
-            output[step] = done.stdout + done.stderr
-    finally:
-        postgres.drop_database(pg_admin_url, f"{fresh_database}_test")
-    assert "No new upgrade operations detected" in output["uv run alembic check"]
-    assert " passed" in output["uv run pytest"]
-    assert " failed" not in output["uv run pytest"]
-    figure(f"{len(steps)} steps passed in {time.monotonic() - started:.1f} s")
 
 
 def build_and_assemble(project: Path, root: Path) -> tuple[Path, dict[str, str], list[str]]:
