@@ -171,7 +171,7 @@ def parse_args(argv: list[str] | None) -> Plan:
         extra[name] = (directory, dict(pair.split("=", 1) for pair in pairs))
     return Plan(
         duration=args.duration or (1.0 if smoke else 10.0),
-        warmup_seconds=0.5 if smoke else 3.0,
+        warmup_seconds=0 if smoke else 3.0,  # a smoke run measures nothing worth warming
         rss_requests=args.rss_requests or (500 if smoke else 50_000),
         rounds=args.rounds or (1 if smoke else 3),
         connections=[int(c) for c in (args.connections or default_connections).split(",")],

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             start(app, admin_url, server_pin, logs)
             say(f"bench: {app.name} on {app.base_url} (pid {app.process.pid})")  # type: ignore[union-attr]
 
-        for app in apps:  # warm up, then the RSS reading over N requests
+        for app in apps if plan.warmup_seconds else []:  # warm up, then the RSS reading
             for scenario in [x for x in plan.scenarios if x in app.scenarios]:
                 wrk(
                     wrk_bin,
