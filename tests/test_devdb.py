@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -162,12 +163,27 @@ class DevServer:
         return self.process.wait(timeout=60)
 
 
+@pytest.fixture
+def machine_home() -> Iterator[Path]:
+    """Where the fresh machine's project lives: outside pytest's temporary root.
+
+    As root, the embedded server runs as a user of its own, and opens the
+    folders above its data to that user. Every pytest process that starts
+    using the root (a generated suite on another worker) makes the root
+    private again, and the server then lost its data folder at its next
+    checkpoint ("could not open file .../global/pg_control: Permission denied").
+    """
+    home = Path(tempfile.mkdtemp(prefix="fresh-machine-"))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
 @pytest.mark.boot
 def test_a_fresh_machine_serves_and_tests_with_the_embedded_server(
-    namespace: str, tmp_path: Path, figure
+    namespace: str, machine_home: Path, tmp_path: Path, figure
 ) -> None:
     started = time.monotonic()
-    variant = InstalledVariant.install({"python_version": "3.12"}, tmp_path)
+    variant = InstalledVariant.install({"python_version": "3.12"}, machine_home)
     project = variant.project
     in_namespace = ["ip", "netns", "exec", namespace]
     probe = "import socket; socket.create_connection(('localhost', 5432), 1)"
