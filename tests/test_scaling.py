@@ -3,11 +3,12 @@
 Variants are served with two workers (``WEB_CONCURRENCY=2``, the variable the
 image sets) through a real PgBouncer 1.18 in transaction mode, with
 ``DATABASE_POOLER=pgbouncer``: migrations, a CRUD round trip, 1,000 mixed
-requests at 64 connections, then each variant's own test suite, all through
-PgBouncer. Which worker served is read from the kernel: each worker process
-must own its own connections to PgBouncer (a pool per lifespan, none shared
-across the fork). The budget check refuses to start a production server whose
-pools do not fit the real server's ``max_connections``.
+requests at 64 connections, then the tests of each variant's own suite that
+reach the database, all through PgBouncer. Which worker served is read from
+the kernel: each worker process must own its own connections to PgBouncer (a
+pool per lifespan, none shared across the fork). The budget check refuses to
+start a production server whose pools do not fit the real server's
+``max_connections``.
 """
 
 import asyncio
@@ -208,8 +209,9 @@ def test_two_workers_through_pgbouncer_transaction_mode(
         # Made on the server: through PgBouncer, a login to a database that did not
         # exist yet is retried only after server_login_retry (15 s).
         postgres.create_database(pg_admin_url, f"{database}_test")
+        # Its tests that reach the database (`-m database`): the others never meet PgBouncer.
         suite = variant.run(
-            "pytest", "-q", "-p", "no:cacheprovider",
+            "pytest", "-q", "-p", "no:cacheprovider", "-m", "database",
             TEST_DATABASE_URL=pgbouncer.url(f"{database}_test", driver="postgresql+asyncpg"),
             **{k: v for k, v in settings.items() if k != "WEB_CONCURRENCY"},
         )  # fmt: skip
