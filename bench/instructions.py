@@ -1,0 +1,155 @@
+"""Instructions per request, counted by valgrind's callgrind: a measure that noise cannot move.
+
+Run from the template checkout::
+
+    uv run python -m bench.instructions --apps generated,ceiling \\
+        --copies again,columns,insert-returning,no-access-line,no-pieces
+
+CPU time per request moves by up to 2x between two copies of the same code
+on a shared machine (bench/README.md), more than any lever in question. The
+number of instructions a request executes does not: callgrind counts them,
+the same for the same code and input whatever else the machine does. Each app
+is served as the timed benchmark serves it (uvicorn, one worker, uvloop,
+httptools), under ``valgrind --tool=callgrind`` with counting off; after a
+warm-up, counting is switched on for exactly ``--requests`` requests from a
+client with one or with several connections, then off, and the count is read
+from callgrind's dump. Instructions are not time (a cache miss costs more than
+an add), so these ratios complement the CPU figures; they do not replace them.
+"""
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import random
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.catalog import define_apps, needed_variants
+from bench.copies import make_copy
+from bench.plan import VARIANTS, parse_args
+from bench.servers import App, bake, migrations_project, prepare_database, start, stop
+from tests import postgres
+from tests.tools import find_python
+
+WARMUP = 200
+
+
+def valgrind_prefix(out_dir: Path, name: str) -> list[str]:
+    """The command prefix that serves an app under callgrind, counting nothing until told."""
+    return [
+        shutil.which("valgrind") or "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        f"--callgrind-out-file={out_dir / name}.%p.callgrind",
+    ]
+
+
+def control(pid: int, *args: str) -> None:
+    subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True)
+
+
+def dumped_instructions(out_dir: Path, name: str, pid: int) -> int:
+    """The instruction count ("totals:") of the newest numbered dump of ``pid``."""
+    dumps = sorted(
+        out_dir.glob(f"{name}.{pid}.callgrind.*"), key=lambda p: int(p.suffix.lstrip("."))
+    )
+    text = dumps[-1].read_text(errors="replace")
+    found = re.search(r"^totals:\s+(\d+)", text, re.MULTILINE)
+    if not found:
+        msg = f"no instruction count in {dumps[-1]}"
+        raise RuntimeError(msg)
+    return int(found.group(1))
+
+
+async def send(app: App, scenario: str, count: int, connections: int, items: int) -> None:
+    """Exactly ``count`` requests of ``scenario`` over ``connections`` connections."""
+    todo = list(range(count))
+
+    async def connection() -> None:
+        async with httpx.AsyncClient(
+            base_url=app.base_url, timeout=600, headers=app.headers
+        ) as client:
+            while todo:
+                todo.pop()
+                if scenario == "write":
+                    answer = await client.post(app.reads, json={"name": f"cg-{uuid.uuid4().hex}"})
+                else:
+                    answer = await client.get(f"{app.reads}/{random.randint(1, items)}")
+                answer.raise_for_status()
+
+    await asyncio.gather(*(connection() for _ in range(connections)))
+
+
+def measure(
+    app: App, out_dir: Path, scenario: str, count: int, connections: int, items: int
+) -> float:
+    """Instructions per request of ``app`` for ``scenario``."""
+    assert app.process is not None
+    pid = app.process.pid
+    asyncio.run(send(app, scenario, WARMUP, connections, items))
+    control(pid, "--zero")
+    control(pid, "--instr=on")
+    asyncio.run(send(app, scenario, count, connections, items))
+    control(pid, "--instr=off")
+    control(pid, "--dump")
+    return dumped_instructions(out_dir, app.name, pid) / count
+
+
+def main(argv: list[str] | None = None) -> int:
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--requests", type=int, default=300, help="counted requests per cell")
+    own, rest = extra.parse_known_args(argv)
+    plan = parse_args(rest)
+    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        sys.exit("valgrind is needed: apt-get install valgrind")
+    python = find_python(plan.python_version)
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    run_dir = plan.out / f"instructions-{started.strftime('%Y%m%dT%H%M%SZ')}"
+    workdir, logs = run_dir / "build", run_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    admin_url, embedded = postgres.find_server(run_dir / "postgres")
+    projects = {
+        name: bake(workdir, name, python, python_version=plan.python_version, **VARIANTS[name])
+        for name in needed_variants(plan)
+    }
+    for name in plan.copies:
+        projects[f"copy-{name}"] = make_copy(projects["default"], workdir, name, python)
+    apps = [a for a in define_apps(plan, projects) if a.shares is None]
+    results: dict[str, dict[str, float]] = {}
+    try:
+        for app in apps:
+            prepare_database(app, admin_url, migrations_project(app, plan, projects), plan.items)
+            start(app, admin_url, valgrind_prefix(logs, app.name), logs)
+            try:
+                for scenario in [s for s in plan.scenarios if s in app.scenarios]:
+                    for conns in plan.connections:
+                        per_request = measure(app, logs, scenario, own.requests, conns, plan.items)
+                        results.setdefault(app.name, {})[f"{scenario}/{conns}"] = per_request
+                        print(
+                            f"{app.name:18} {scenario:5} c={conns:<3} "
+                            f"{per_request / 1e6:7.3f} M instructions per request",
+                            flush=True,
+                        )
+            finally:
+                stop(app)
+                postgres.drop_database(admin_url, app.database)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if embedded is not None:
+            embedded.cleanup()  # type: ignore[attr-defined]
+    report: dict[str, Any] = {"started": started.isoformat(), "results": results}
+    (run_dir / "instructions.json").write_text(json.dumps(report, indent=2))
+    print(f"wrote {run_dir / 'instructions.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
