@@ -89,9 +89,15 @@ async def send(app: App, scenario: str, count: int, connections: int, items: int
 
 
 def measure(
-    app: App, out_dir: Path, scenario: str, count: int, connections: int, items: int
+    app: App,
+    out_dir: Path,
+    dump_name: str,
+    scenario: str,
+    count: int,
+    connections: int,
+    items: int,
 ) -> float:
-    """Instructions per request of ``app`` for ``scenario``."""
+    """Instructions per request of ``app`` for ``scenario`` (dumps named ``dump_name``)."""
     assert app.process is not None
     pid = app.process.pid
     asyncio.run(send(app, scenario, WARMUP, connections, items))
@@ -100,7 +106,22 @@ def measure(
     asyncio.run(send(app, scenario, count, connections, items))
     control(pid, "--instr=off")
     control(pid, "--dump")
-    return dumped_instructions(out_dir, app.name, pid) / count
+    return dumped_instructions(out_dir, dump_name, pid) / count
+
+
+def count_app(
+    app: App, dump_name: str, logs: Path, plan: Any, requests: int, results: dict[str, Any]
+) -> None:
+    """Every scenario and connection count of ``app``, into ``results``."""
+    for scenario in [s for s in plan.scenarios if s in app.scenarios]:
+        for conns in plan.connections:
+            per_request = measure(app, logs, dump_name, scenario, requests, conns, plan.items)
+            results.setdefault(app.name, {})[f"{scenario}/{conns}"] = per_request
+            print(
+                f"{app.name:18} {scenario:5} c={conns:<3} "
+                f"{per_request / 1e6:7.3f} M instructions per request",
+                flush=True,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,25 +143,27 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name in plan.copies:
         projects[f"copy-{name}"] = make_copy(projects["default"], workdir, name, python)
-    apps = [a for a in define_apps(plan, projects) if a.shares is None]
+    apps = define_apps(plan, projects)
+    # A lever (--levers) is an endpoint of one host process: the host is served once,
+    # and each lever's requests are counted on its own path.
+    served = {id(app.shares or app): app.shares or app for app in apps}
     results: dict[str, dict[str, float]] = {}
     try:
-        for app in apps:
-            prepare_database(app, admin_url, migrations_project(app, plan, projects), plan.items)
-            start(app, admin_url, valgrind_prefix(logs, app.name), logs)
+        for server in served.values():
+            migrations = migrations_project(server, plan, projects)
+            prepare_database(server, admin_url, migrations, plan.items)
+            start(server, admin_url, valgrind_prefix(logs, server.name), logs)
             try:
-                for scenario in [s for s in plan.scenarios if s in app.scenarios]:
-                    for conns in plan.connections:
-                        per_request = measure(app, logs, scenario, own.requests, conns, plan.items)
-                        results.setdefault(app.name, {})[f"{scenario}/{conns}"] = per_request
-                        print(
-                            f"{app.name:18} {scenario:5} c={conns:<3} "
-                            f"{per_request / 1e6:7.3f} M instructions per request",
-                            flush=True,
-                        )
+                for app in [a for a in apps if (a.shares or a) is server]:
+                    app.database, app.port, app.process = (
+                        server.database,
+                        server.port,
+                        server.process,
+                    )
+                    count_app(app, server.name, logs, plan, own.requests, results)
             finally:
-                stop(app)
-                postgres.drop_database(admin_url, app.database)
+                stop(server)
+                postgres.drop_database(admin_url, server.database)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if embedded is not None:
