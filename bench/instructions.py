@@ -81,6 +81,8 @@ async def send(app: App, scenario: str, count: int, connections: int, items: int
                 todo.pop()
                 if scenario == "write":
                     answer = await client.post(app.reads, json={"name": f"cg-{uuid.uuid4().hex}"})
+                elif scenario == "list":  # the first page of 20
+                    answer = await client.get(app.reads, params={"limit": 20})
                 else:
                     answer = await client.get(f"{app.reads}/{random.randint(1, items)}")
                 answer.raise_for_status()

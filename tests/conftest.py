@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,22 +83,26 @@ def run_hook_in_process(script_path: str, cwd: Path | str = ".") -> None:
     """
     if not script_path.endswith(".py"):
         return RUN_SCRIPT(script_path, cwd)
-    code = compile(Path(script_path).read_text(encoding="utf-8"), script_path, "exec")
     here = os.getcwd()
     os.chdir(cwd)
+    status: object = 0
     try:
+        code = compile(Path(script_path).read_text(encoding="utf-8"), script_path, "exec")
         exec(code, {"__name__": "__main__", "__file__": script_path})
     except SystemExit as exc:
         status = exc.code
-        if isinstance(status, str):  # as the interpreter does: the message, then status 1
-            print(status, file=sys.stderr)
-            status = 1
-        if status:
-            msg = f"Hook script failed (exit status: {status})"
-            raise FailedHookException(msg) from None
+    except Exception:  # as the interpreter does: the traceback, then status 1
+        traceback.print_exc()
+        status = 1
     finally:
         os.chdir(here)
-    return None
+    if status is None or (isinstance(status, int) and status == 0):
+        return None
+    if not isinstance(status, int):  # sys.exit("message"): printed, status 1
+        print(status, file=sys.stderr)
+        status = 1
+    msg = f"Hook script failed (exit status: {status})"
+    raise FailedHookException(msg)
 
 
 @functools.cache

@@ -46,7 +46,7 @@ def variant_id(answers: dict[str, str]) -> str:
 
 
 # Options that own no Python code: every value is booted, not every pair.
-# (`ci` owns only CI files; tests/test_shipping.py validates and runs them.)
+# (`ci` owns only CI files: tests/test_shipping.py validates them, the boots below run them.)
 CONFIGURATION_OPTIONS = ("ci",)
 
 
