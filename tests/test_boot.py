@@ -100,7 +100,7 @@ def test_variant_boots_and_passes_its_own_tests(
     )
     started = time.monotonic()
     if answers["ci"] == "none":
-        summary = install_and_test(answers, project, package, pg_admin_url, fresh_database)
+        summary = install_and_test(answers, project, package, database_url)
     else:  # the project's own CI steps, in order, with the app served before its tests
         shipping.lock(project, python)
         steps, env = shipping.ci_steps(project, answers["ci"], answers["python_version"])
@@ -114,7 +114,7 @@ def test_variant_boots_and_passes_its_own_tests(
             checked = output["uv run alembic check"]
             assert "No new upgrade operations detected" in checked.stdout + checked.stderr
             check_python(answers, project)
-            serve(answers, project, package, pg_admin_url, fresh_database, env)
+            serve(answers, project, package, env)
             summary = ci_step(steps[-1], project, env).stdout.splitlines()[-1]
         finally:
             postgres.drop_database(pg_admin_url, f"{fresh_database}_test")
@@ -135,12 +135,11 @@ def check_python(answers: dict[str, str], project: Path) -> None:
 
 
 def install_and_test(
-    answers: dict[str, str], project: Path, package: str, admin_url: str, database: str
+    answers: dict[str, str], project: Path, package: str, database_url: str
 ) -> str:
     """Without a CI file: ``uv sync``, ``mypy`` beside the migration and the served app,
     then the project's own suite; its summary line."""
     uv = uv_bin()
-    database_url = postgres.with_database(admin_url, database, driver="postgresql+asyncpg")
     tenant_env = {"TENANTS": "acme,globex"} if answers["tenancy"] == "schema-per-tenant" else {}
     env = {"DATABASE_URL": database_url, "TEST_DATABASE_URL": database_url, **tenant_env}
     run([uv, "sync", "--quiet", "--python", find_python(answers["python_version"])], project)
@@ -149,22 +148,15 @@ def install_and_test(
     with ThreadPoolExecutor(max_workers=1) as background:
         typed = background.submit(run, [uv, "run", "--no-sync", "mypy"], project)
         run([uv, "run", "--no-sync", "alembic", "upgrade", "head"], project, **env)
-        serve(answers, project, package, admin_url, database, env)
+        serve(answers, project, package, env)
         typed.result()  # raises with mypy's output if it failed
     tests = run([uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"], project, **env)
     return tests.stdout.splitlines()[-1]
 
 
-def serve(
-    answers: dict[str, str],
-    project: Path,
-    package: str,
-    admin_url: str,
-    database: str,
-    env: dict[str, str],
-) -> None:
-    """On the migrated database: its tables, then the app served, probed and (with the
-    example) a CRUD round trip, with a clean log."""
+def serve(answers: dict[str, str], project: Path, package: str, env: dict[str, str]) -> None:
+    """On the migrated database (``env``'s): its tables, then the app served, probed and
+    (with the example) a CRUD round trip, with a clean log."""
     database_url = env["DATABASE_URL"]
     tenants = answers["tenancy"] == "schema-per-tenant"
     tenant_env = {"TENANTS": env["TENANTS"]} if tenants else {}
@@ -173,7 +165,7 @@ def serve(
         if tenants
         else [answers["database_schema"] or "public"]
     )
-    tables = asyncio.run(tables_by_schema(postgres.with_database(admin_url, database)))
+    tables = asyncio.run(tables_by_schema(database_url))
     expected_tables = {"alembic_version"} | (
         {"items"} if answers["include_example_api"] == "y" else set()
     )
