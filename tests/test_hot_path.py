@@ -216,7 +216,10 @@ def test_rising_and_falling_load_never_closes_a_pooled_connection(
         ) as app:
 
             async def scenario() -> list[tuple[int, int, list[str]]]:
-                limits = httpx.Limits(max_connections=max(RAMP))
+                # The small waves leave most of a 64-wave's connections idle for
+                # seconds: expire them before uvicorn's 5 s keep-alive closes one
+                # under a request.
+                limits = httpx.Limits(max_connections=max(RAMP), keepalive_expiry=2)
                 async with httpx.AsyncClient(
                     base_url=app.base_url, timeout=90, limits=limits
                 ) as client:

@@ -123,7 +123,9 @@ def test_exhausted_pool_answers_503_within_the_pool_timeout_then_recovers(
     ]
 
     async def scenario(app: RunningApp) -> tuple[list[float], list[int], float]:
-        limits = httpx.Limits(max_connections=100)
+        # Connections left idle by the burst must expire before uvicorn's 5 s
+        # keep-alive could close one under a later request.
+        limits = httpx.Limits(max_connections=100, keepalive_expiry=2)
         async with httpx.AsyncClient(base_url=app.base_url, timeout=60, limits=limits) as client:
             created = await client.post("/api/items", json={"name": "before"})
             assert created.status_code == 201, created.text
