@@ -32,6 +32,8 @@ from {{ cookiecutter.package_name }}.config import (
 )
 from {{ cookiecutter.package_name }}.db import (
     DatabaseSessionManager,
+)
+from {{ cookiecutter.package_name }}.db.dependencies import (
     get_db,
     get_read_db,
 )

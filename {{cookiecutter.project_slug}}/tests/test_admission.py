@@ -15,10 +15,12 @@ from {{ cookiecutter.package_name }}.config import (
 )
 from {{ cookiecutter.package_name }}.db import (
     DatabaseSessionManager,
-    DbSession,
 )
 from {{ cookiecutter.package_name }}.db.admission import (
     Admission,
+)
+from {{ cookiecutter.package_name }}.db.dependencies import (
+    DbSession,
 )
 from {{ cookiecutter.package_name }}.main import (
     create_app,

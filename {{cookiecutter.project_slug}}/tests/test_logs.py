@@ -21,7 +21,7 @@ from sqlalchemy import text
 from {{ cookiecutter.package_name }}.config import (
     Settings,
 )
-from {{ cookiecutter.package_name }}.db import (
+from {{ cookiecutter.package_name }}.db.dependencies import (
     DbSession,
 )
 from {{ cookiecutter.package_name }}.logs import (

@@ -22,6 +22,8 @@ from {{ cookiecutter.package_name }}.config import (
 )
 from {{ cookiecutter.package_name }}.db import (
     DatabaseSessionManager,
+)
+from {{ cookiecutter.package_name }}.db.dependencies import (
     SessionManager,
 )
 from {{ cookiecutter.package_name }}.db.task_scope import (

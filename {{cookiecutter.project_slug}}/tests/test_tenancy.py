@@ -39,6 +39,8 @@ from {{ cookiecutter.package_name }}.config import (
 )
 from {{ cookiecutter.package_name }}.db import (
     DatabaseSessionManager,
+)
+from {{ cookiecutter.package_name }}.db.dependencies import (
     DbSession,
 )
 from {{ cookiecutter.package_name }}.main import (

@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }}.auth import (
 from {{ cookiecutter.package_name }}.auth.bearer import (
     RESPONSES as TOKEN_RESPONSES,
 )
-from {{ cookiecutter.package_name }}.db import (
+from {{ cookiecutter.package_name }}.db.dependencies import (
     SessionManager,
 )
 from {{ cookiecutter.package_name }}.responses import (

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, params, status
 
-from {{ cookiecutter.package_name }}.db import (
+from {{ cookiecutter.package_name }}.db.dependencies import (
     SessionManager,
 )
 from {{ cookiecutter.package_name }}.responses import (

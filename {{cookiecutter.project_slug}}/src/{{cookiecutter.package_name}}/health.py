@@ -6,7 +6,7 @@ from pydantic import BaseModel
 from {{ cookiecutter.package_name }}.auth import (
     Authenticator,
 )
-from {{ cookiecutter.package_name }}.db import (
+from {{ cookiecutter.package_name }}.db.dependencies import (
     SessionManager,
 )
 from {{ cookiecutter.package_name }}.draining import (

@@ -19,7 +19,7 @@ from {{ cookiecutter.package_name }}.db import (
 from {{ cookiecutter.package_name }}.db.budget import (
     check_budget,
 )
-from {{ cookiecutter.package_name }}.db.read_your_writes import (
+from {{ cookiecutter.package_name }}.db.write_cookie import (
     ReadYourWritesMiddleware,
 )
 from {{ cookiecutter.package_name }}.draining import (

@@ -1,14 +1,11 @@
-"""The database layer: models' base, session manager and dependencies."""
+"""The database layer: models' base, session manager and its errors.
+
+The FastAPI dependencies (``get_db``, ``DbSession``...) live in
+``db.dependencies``, so that migrations and the command line, which import
+this package, start without loading the web framework.
+"""
 
 from .base import Base
-from .dependencies import (
-    DbReadSession,
-    DbSession,
-    SessionManager,
-    get_db,
-    get_read_db,
-    get_sessionmanager,
-)
 from .failures import DatabaseUnavailableError
 from .manager import DatabaseSessionManager
 from .read_only import ReadOnlySessionError
@@ -18,12 +15,6 @@ __all__ = [
     "Base",
     "DatabaseSessionManager",
     "DatabaseUnavailableError",
-    "DbReadSession",
-    "DbSession",
     "ReadOnlySessionError",
-    "SessionManager",
-    "get_db",
-    "get_read_db",
-    "get_sessionmanager",
     "set_local_search_path",
 ]

@@ -8,6 +8,9 @@ standby has replayed past that position (``db/replicas.py``); until then it goes
 to the primary. Clients that keep cookies (browsers, ``httpx.Client``,
 ``requests.Session``) get it for free; others read from a standby within the lag
 bound. Without replicas nothing of this runs.
+
+The cookie itself is carried by ``db/write_cookie.py``; this module holds the
+session side, so that migrations and the command line never import Starlette.
 """
 
 import logging
@@ -18,9 +21,6 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
-from starlette.datastructures import MutableHeaders
-from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }}.db.failures import (
     DatabaseUnavailableError,
@@ -31,8 +31,6 @@ from {{ cookiecutter.package_name }}.db.redaction import (
 
 logger = logging.getLogger(__name__)
 
-COOKIE = "db_written_lsn"
-COOKIE_MAX_AGE_SECONDS = 300
 COMMITTED = "committed"
 POSITION = text("SELECT pg_current_wal_lsn()::text")
 
@@ -45,7 +43,8 @@ class Writes:
     made: str | None = None  # the position after its own commit
 
 
-_writes: ContextVar[Writes | None] = ContextVar("writes", default=None)
+# Set by the cookie middleware for each request when there are read replicas.
+REQUEST_WRITES: ContextVar[Writes | None] = ContextVar("writes", default=None)
 
 
 class WriteSession(Session):
@@ -59,7 +58,7 @@ def _note_commit(session: Session) -> None:
 
 def written_position() -> str | None:
     """The WAL position the current request must read at least (its cookie's, if any)."""
-    writes = _writes.get()
+    writes = REQUEST_WRITES.get()
     return None if writes is None else writes.made or writes.seen
 
 
@@ -69,7 +68,7 @@ async def remember_commit(session: AsyncSession) -> None:
     The commit is done: if the position cannot be had, the answer goes without
     it (the client's next reads then rely on the lag bound alone).
     """
-    writes = _writes.get()
+    writes = REQUEST_WRITES.get()
     if writes is None or not session.info.get(COMMITTED):
         return
     try:
@@ -77,34 +76,3 @@ async def remember_commit(session: AsyncSession) -> None:
         writes.made = str(await connection.scalar(POSITION))
     except (DatabaseUnavailableError, DBAPIError) as exc:
         logger.warning("read-your-writes: no position after the commit: %s", describe(exc))
-
-
-class ReadYourWritesMiddleware:
-    """Carries each client's last write position in a cookie, both ways."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        """Wrap ``app``."""
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one request with its client's position at hand."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        writes = Writes(seen=HTTPConnection(scope).cookies.get(COOKIE))
-        token = _writes.set(writes)
-
-        async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start" and writes.made is not None:
-                secure = "; Secure" if scope.get("scheme") == "https" else ""
-                MutableHeaders(scope=message).append(
-                    "Set-Cookie",
-                    f"{COOKIE}={writes.made}; Max-Age={COOKIE_MAX_AGE_SECONDS};"
-                    f" Path=/; HttpOnly; SameSite=Lax{secure}",
-                )
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_cookie)
-        finally:
-            _writes.reset(token)

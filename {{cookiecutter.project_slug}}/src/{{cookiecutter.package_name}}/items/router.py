@@ -7,7 +7,7 @@ writes take ``DbSession`` and commit explicitly.
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from {{ cookiecutter.package_name }}.db import (
+from {{ cookiecutter.package_name }}.db.dependencies import (
     DbReadSession,
     DbSession,
 )
