@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench.plan import PACKAGE
 from bench.servers import run
+from tests import bytecode
 from tests.tools import uv_bin
 
 
@@ -99,4 +100,5 @@ def make_copy(default: Path, workdir: Path, name: str, python: str) -> Path:
             raise RuntimeError(msg)
         path.write_text(text.replace(old, new))
     run([uv_bin(), "sync", "--quiet", "--python", python], target)
+    bytecode.adopt(target / ".venv")
     return target

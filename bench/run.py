@@ -41,7 +41,7 @@ from bench.servers import (
 )
 from bench.statements import count_statements
 from bench.walk import walk
-from tests import postgres
+from tests import bytecode, postgres
 from tests.faults.issuer import Issuer
 from tests.tools import find_python
 
@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             for app in [*(a for a in apps if a.shares is None), *hosts.values()]:
                 if app.database:
                     postgres.drop_database(admin_url, app.database)
+            bytecode.contribute_adopted()  # for the test suite's next environments
             shutil.rmtree(workdir, ignore_errors=True)
         if embedded is not None:
             embedded.cleanup()  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ from bench.plan import (
     PACKAGE,
     Plan,
 )
-from tests import postgres
+from tests import bytecode, postgres
 from tests.tools import clean_env, uv_bin
 
 
@@ -84,6 +84,7 @@ def bake(workdir: Path, name: str, python: str, **answers: str) -> Path:
     run([str(cookiecutter), "--no-input", "-o", str(out), str(ROOT), *extra], ROOT)
     (project,) = [p for p in out.iterdir() if p.is_dir()]
     run([uv_bin(), "sync", "--quiet", "--python", python], project)
+    bytecode.adopt(project / ".venv")
     return project
 
 

@@ -20,7 +20,7 @@ from cookiecutter import hooks as cookiecutter_hooks
 from cookiecutter.environment import StrictEnvironment
 from cookiecutter.exceptions import FailedHookException
 
-from tests import postgres, template
+from tests import bytecode, postgres, template
 from tests.template import ROOT
 
 # Fixtures that install a variant or need a PostgreSQL server: a test that uses
@@ -83,11 +83,17 @@ def run_hook_in_process(script_path: str, cwd: Path | str = ".") -> None:
     """
     if not script_path.endswith(".py"):
         return RUN_SCRIPT(script_path, cwd)
+    script = Path(script_path)
+    source = script.read_text(encoding="utf-8")
+    if script.parent == Path(tempfile.gettempdir()):
+        # cookiecutter renders each hook into a temporary file it never removes
+        # (2,500 of them a run).
+        script.unlink(missing_ok=True)
     here = os.getcwd()
     os.chdir(cwd)
     status: object = 0
     try:
-        code = compile(Path(script_path).read_text(encoding="utf-8"), script_path, "exec")
+        code = compile(source, script_path, "exec")
         exec(code, {"__name__": "__main__", "__file__": script_path})
     except SystemExit as exc:
         status = exc.code
@@ -212,6 +218,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 FIGURE_LINES: list[str] = []
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """File the bytecode the test's new environments compiled, for the next ones to reuse."""
+    bytecode.contribute_adopted()
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:

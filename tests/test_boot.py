@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import postgres, shipping, template
+from tests import bytecode, postgres, shipping, template
 from tests.faults.issuer import app_settings, running_issuer
 from tests.faults.service import InstalledVariant
 from tests.tools import find_python, run, uv_bin
@@ -126,7 +126,10 @@ def test_variant_boots_and_passes_its_own_tests(
 
 def ci_step(step: str, project: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """One CI step, as the runner's shell runs it (failing the test if it fails)."""
-    return run(["bash", "-e", "-c", step], project, **env)
+    done = run(["bash", "-e", "-c", step], project, **env)
+    if step.startswith("uv sync"):
+        bytecode.adopt(project / ".venv")
+    return done
 
 
 def check_python(answers: dict[str, str], project: Path) -> None:
@@ -143,6 +146,7 @@ def install_and_test(
     tenant_env = {"TENANTS": "acme,globex"} if answers["tenancy"] == "schema-per-tenant" else {}
     env = {"DATABASE_URL": database_url, "TEST_DATABASE_URL": database_url, **tenant_env}
     run([uv, "sync", "--quiet", "--python", find_python(answers["python_version"])], project)
+    bytecode.adopt(project / ".venv")
     check_python(answers, project)
     # mypy reads only the sources; it runs on one core while the database steps use the other.
     with ThreadPoolExecutor(max_workers=1) as background:

@@ -22,7 +22,7 @@ import asyncpg
 import httpx
 from cookiecutter.main import cookiecutter
 
-from tests import postgres
+from tests import bytecode, postgres
 from tests.template import ROOT
 from tests.tools import clean_env, find_python, run, uv_bin
 
@@ -89,6 +89,7 @@ class InstalledVariant:
             )
         )
         run([uv_bin(), "sync", "--quiet", "--python", python], project)
+        bytecode.adopt(project / ".venv")
         return cls.load(answers, project)
 
     @classmethod
