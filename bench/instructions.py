@@ -37,7 +37,7 @@ from bench.copies import make_copy
 from bench.plan import VARIANTS, parse_args
 from bench.servers import App, bake, migrations_project, prepare_database, start, stop
 from tests import postgres
-from tests.tools import find_python
+from tests.tools import TLS, find_python
 
 WARMUP = 200
 
@@ -75,7 +75,7 @@ async def send(app: App, scenario: str, count: int, connections: int, items: int
 
     async def connection() -> None:
         async with httpx.AsyncClient(
-            base_url=app.base_url, timeout=600, headers=app.headers
+            base_url=app.base_url, timeout=600, headers=app.headers, verify=TLS
         ) as client:
             while todo:
                 todo.pop()

@@ -17,6 +17,7 @@ import httpx
 from bench.plan import WRK_SCRIPT
 from bench.servers import App
 from tests import postgres
+from tests.tools import TLS
 
 WRK_INSTALL_HINT = "wrk is not installed. Install it with: sudo apt-get install wrk"
 
@@ -140,7 +141,7 @@ def wrk(
         )
     finally:
         if app.release:
-            httpx.post(f"{app.base_url}{app.release}", timeout=30).raise_for_status()
+            httpx.post(f"{app.base_url}{app.release}", timeout=30, verify=TLS).raise_for_status()
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

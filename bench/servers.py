@@ -22,7 +22,7 @@ from bench.plan import (
     Plan,
 )
 from tests import bytecode, postgres
-from tests.tools import clean_env, uv_bin
+from tests.tools import TLS, clean_env, uv_bin
 
 
 @dataclass
@@ -170,7 +170,9 @@ def start(app: App, admin_url: str, pin: list[str], logs: Path) -> None:
             msg = f"{app.name} exited with {app.process.returncode}:\n{app.log.read_text()}"
             raise RuntimeError(msg)
         try:
-            answer = httpx.get(f"{app.base_url}{app.reads}/1", headers=app.headers, timeout=2)
+            answer = httpx.get(
+                f"{app.base_url}{app.reads}/1", headers=app.headers, timeout=2, verify=TLS
+            )
             if answer.status_code == 200:
                 return
         except httpx.TransportError:

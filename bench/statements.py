@@ -11,6 +11,7 @@ import httpx
 from bench.plan import COUNTED_READS, COUNTED_WRITES, Plan
 from bench.servers import App, migrations_project, prepare_database, start, stop
 from tests.faults.cluster import ThrowawayCluster
+from tests.tools import TLS
 
 # One line per statement the server executes (simple queries and executions of
 # prepared statements), in a log_statement=all server log.
@@ -27,7 +28,9 @@ def _statements_in(log: Path, start: int) -> int:
 
 def _count_one(app: App, log: Path, reads: int, writes: int) -> dict[str, float]:
     """Statements per read and per write of a running ``app``, sent one at a time."""
-    with httpx.Client(base_url=app.base_url, headers=app.headers, timeout=10) as client:
+    with httpx.Client(
+        base_url=app.base_url, headers=app.headers, timeout=10, verify=TLS
+    ) as client:
         for number in range(20):  # warm-up: a full pool, caches, prepared statements
             client.post("/api/items", json={"name": f"warm-{number}"}).raise_for_status()
             client.get(f"{app.reads}/{number + 1}").raise_for_status()

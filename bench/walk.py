@@ -21,6 +21,7 @@ import httpx
 
 from bench.servers import App, prepare_database, start, stop
 from tests import postgres
+from tests.tools import TLS
 
 PAGE_SIZE = 100
 SEGMENT = 50  # pages compared at each end
@@ -77,7 +78,9 @@ def walk(app: App, admin_url: str, pin: list[str], logs: Path, rows: int) -> dic
         pid = app.process.pid
         pages: list[tuple[float, int]] = []
         seen, last_id = 0, 0
-        with httpx.Client(base_url=app.base_url, headers=app.headers, timeout=30) as client:
+        with httpx.Client(
+            base_url=app.base_url, headers=app.headers, timeout=30, verify=TLS
+        ) as client:
             for _ in range(20):  # warm-up: pool, caches, prepared statements
                 client.get("/api/items", params={"limit": PAGE_SIZE}).raise_for_status()
             url: str | None = f"/api/items?limit={PAGE_SIZE}"

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.faults.issuer import AUDIENCE, Issuer, app_settings, bad_tokens, running_issuer
 from tests.faults.service import InstalledVariant, RunningApp, migrated_database
 from tests.test_boot import BOOTED_VARIANTS
+from tests.tools import TLS
 
 pytestmark = pytest.mark.reliability
 
@@ -97,7 +98,7 @@ def flood_of_unknown_kids(app: RunningApp, issuer: Issuer) -> tuple[int, float]:
     before, started = issuer.jwks_requests, time.monotonic()
 
     with (
-        httpx.Client(base_url=app.base_url, timeout=30) as client,
+        httpx.Client(base_url=app.base_url, timeout=30, verify=TLS) as client,
         ThreadPoolExecutor(max_workers=16) as pool,
     ):
         calls = [
@@ -127,7 +128,7 @@ def test_tokens_on_the_served_app(variant, pg_admin_url: str, tmp_path: Path, fi
                 LOG_FORMAT="json",
                 **settings,
             ) as app,
-            httpx.Client(base_url=app.base_url, timeout=10) as client,
+            httpx.Client(base_url=app.base_url, timeout=10, verify=TLS) as client,
         ):
             sent = [issuer.token(sub="alice")]
             created = client.post("/api/items", json={"name": "acme-1"}, headers=bearer(sent[0]))
@@ -181,7 +182,7 @@ def test_an_issuer_hung_at_startup_costs_the_deadline_and_says_so(
         variant.serve(
             tmp_path / "app.log", database.app_url, LOG_FORMAT="json", **settings
         ) as app,
-        httpx.Client(base_url=app.base_url, timeout=10) as client,
+        httpx.Client(base_url=app.base_url, timeout=10, verify=TLS) as client,
     ):
         started = time.monotonic()
         ready = client.get("/health/ready")

@@ -25,7 +25,7 @@ import pytest
 from tests import bytecode, postgres, shipping, template
 from tests.faults.issuer import app_settings, running_issuer
 from tests.faults.service import InstalledVariant
-from tests.tools import find_python, run, uv_bin
+from tests.tools import TLS, find_python, run, uv_bin
 
 BOOTED_VARIANTS: list[dict[str, str]] = [
     dict(zip(template.OPTION_VALUES, values, strict=True))
@@ -62,7 +62,7 @@ def test_booted_variants_cover_every_supported_pair_of_option_values() -> None:
 
 
 def crud_round_trip(base_url: str, headers: dict[str, str]) -> None:
-    with httpx.Client(base_url=base_url, timeout=10, headers=headers) as client:
+    with httpx.Client(base_url=base_url, timeout=10, headers=headers, verify=TLS) as client:
         created = client.post("/api/items", json={"name": "boot", "description": "first"})
         assert created.status_code == 201, created.text
         item = created.json()
@@ -183,19 +183,24 @@ def serve(answers: dict[str, str], project: Path, package: str, env: dict[str, s
             serve_env.update(app_settings(issuer.url))
             headers = issuer.bearer()
         app = stack.enter_context(variant.serve(project / "server.log", database_url, **serve_env))
-        ready = httpx.get(f"{app.base_url}/health/ready", timeout=10)
+        ready = httpx.get(f"{app.base_url}/health/ready", timeout=10, verify=TLS)
         assert ready.status_code == 200, ready.text
         if answers["include_example_api"] == "y":
             crud_round_trip(app.base_url, headers)
             unnamed = 401 if answers["auth"] == "jwt" else 422
             if tenants:
-                assert httpx.get(f"{app.base_url}/api/items", timeout=10).status_code == unnamed
+                assert (
+                    httpx.get(f"{app.base_url}/api/items", timeout=10, verify=TLS).status_code
+                    == unnamed
+                )
                 other = (
                     {"X-Tenant": "globex"}
                     if answers["auth"] == "none"
                     else issuer.bearer(tenant="globex")
                 )
-                assert httpx.get(f"{app.base_url}/api/items", headers=other).json() == {
+                assert httpx.get(
+                    f"{app.base_url}/api/items", headers=other, verify=TLS
+                ).json() == {
                     "items": [],
                     "next": None,
                 }

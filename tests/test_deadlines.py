@@ -26,6 +26,7 @@ import pytest
 from tests.faults.relay import Relay
 from tests.faults.service import Database, InstalledVariant, migrated_database, wait_for
 from tests.test_reliability import READY_RECENT, TableLock, assert_unavailable
+from tests.tools import TLS
 
 pytestmark = pytest.mark.reliability
 
@@ -102,6 +103,7 @@ def test_a_frozen_network_costs_a_bounded_wait_and_recovers(
                     timeout=40,
                     headers=variant.headers,
                     limits=httpx.Limits(keepalive_expiry=2),
+                    verify=TLS,
                 ) as client:
                     for _ in range(3):
                         assert (await client.get("/api/items")).status_code == 200
@@ -160,12 +162,12 @@ def test_a_slow_query_is_cancelled_by_the_server_deadline(
             async with (
                 TableLock(database),
                 httpx.AsyncClient(
-                    base_url=app.base_url, timeout=30, headers=variant.headers
+                    base_url=app.base_url, timeout=30, headers=variant.headers, verify=TLS
                 ) as client,
             ):
                 blocked = await timed_get(client, "/api/items")
             async with httpx.AsyncClient(
-                base_url=app.base_url, timeout=30, headers=variant.headers
+                base_url=app.base_url, timeout=30, headers=variant.headers, verify=TLS
             ) as client:
                 return blocked, await client.get("/api/items")
 
@@ -194,7 +196,7 @@ def test_a_statement_past_the_client_deadline_drops_its_connection(
 
             async def scenario():
                 async with httpx.AsyncClient(
-                    base_url=app.base_url, timeout=30, headers=variant.headers
+                    base_url=app.base_url, timeout=30, headers=variant.headers, verify=TLS
                 ) as client:
                     assert (await client.get("/api/items")).status_code == 200
                     before = {b["pid"] for b in await database.app_backends()}

@@ -26,6 +26,7 @@ import pytest
 
 from tests.faults.cluster import ThrowawayCluster
 from tests.faults.service import InstalledVariant, migrated_database
+from tests.tools import TLS
 
 pytestmark = pytest.mark.reliability
 
@@ -96,7 +97,7 @@ def test_statements_per_read_and_write(
 
         async def scenario() -> tuple[float, float]:
             async with httpx.AsyncClient(
-                base_url=app.base_url, timeout=10, headers=variant.headers
+                base_url=app.base_url, timeout=10, headers=variant.headers, verify=TLS
             ) as client:
                 ids = []
                 for number in range(20):  # warm-up: pool, caches, and rows to read
@@ -149,7 +150,7 @@ def test_after_a_burst_slow_reads_reuse_one_connection_without_a_ping(
     ):
 
         async def scenario() -> tuple[int, int]:
-            async with httpx.AsyncClient(base_url=app.base_url, timeout=10) as client:
+            async with httpx.AsyncClient(base_url=app.base_url, timeout=10, verify=TLS) as client:
                 created = await client.post("/api/items", json={"name": "burst"})
                 path = f"/api/items/{created.json()['id']}"
                 burst = await asyncio.gather(*(client.get(path) for _ in range(40)))
@@ -221,7 +222,7 @@ def test_rising_and_falling_load_never_closes_a_pooled_connection(
                 # under a request.
                 limits = httpx.Limits(max_connections=max(RAMP), keepalive_expiry=2)
                 async with httpx.AsyncClient(
-                    base_url=app.base_url, timeout=90, limits=limits
+                    base_url=app.base_url, timeout=90, limits=limits, verify=TLS
                 ) as client:
                     created = await client.post("/api/items", json={"name": "ramp"})
                     path = f"/api/items/{created.json()['id']}"

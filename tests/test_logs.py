@@ -17,6 +17,7 @@ import pytest
 
 from tests.faults.service import Database, InstalledVariant, migrated_database
 from tests.test_reliability import TableLock, blocked_on_lock
+from tests.tools import TLS
 
 pytestmark = pytest.mark.reliability
 
@@ -49,7 +50,7 @@ def log_records(text: str) -> list[dict[str, Any]]:
 
 async def slow_insert(base_url: str, database: Database) -> httpx.Response:
     """Create an item while a lock holds the table for longer than the threshold."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=10, verify=TLS) as client:
         async with TableLock(database):
             insert = asyncio.create_task(
                 client.post(
@@ -70,9 +71,13 @@ def test_a_served_variant_logs_json_lines_with_the_request_id_on_each(
         migrated_database(pg_admin_url, variant) as database,
         variant.serve(tmp_path / "app.log", database.app_url, **settings) as app,
     ):
-        live = httpx.get(f"{app.base_url}/health/live", headers={"X-Request-ID": "live-1"})
+        live = httpx.get(
+            f"{app.base_url}/health/live", headers={"X-Request-ID": "live-1"}, verify=TLS
+        )
         created = asyncio.run(slow_insert(app.base_url, database))
-        duplicate = httpx.post(f"{app.base_url}/api/items", json={"name": HIDDEN_NAME}, timeout=10)
+        duplicate = httpx.post(
+            f"{app.base_url}/api/items", json={"name": HIDDEN_NAME}, timeout=10, verify=TLS
+        )
         assert live.headers["X-Request-ID"] == "live-1"
         assert created.status_code == 201, created.text
         assert duplicate.status_code == 409, duplicate.text
@@ -118,7 +123,9 @@ def test_the_image_command_with_two_workers_logs_json_from_every_process(
     ):
         ids = [f"w-{n}" for n in range(20)]
         for request_id in ids:
-            answer = httpx.get(f"{app.base_url}/health/live", headers={"X-Request-ID": request_id})
+            answer = httpx.get(
+                f"{app.base_url}/health/live", headers={"X-Request-ID": request_id}, verify=TLS
+            )
             assert answer.status_code == 200, answer.text
         text = app.assert_clean_log()
 

@@ -21,7 +21,7 @@ import pytest
 
 from tests.faults.service import InstalledVariant, RunningApp
 from tests.faults.tls import TlsCluster, issue_server_certificate, make_ca, readable_by_others
-from tests.tools import clean_env, uv_bin
+from tests.tools import TLS, clean_env, uv_bin
 
 pytestmark = pytest.mark.reliability
 
@@ -66,7 +66,9 @@ def database(tls) -> str:
 def ready_or_not(app: RunningApp, seconds: float = 1.0) -> list[int]:
     statuses, deadline = [], time.monotonic() + seconds
     while time.monotonic() < deadline:
-        statuses.append(httpx.get(f"{app.base_url}/health/ready", timeout=5).status_code)
+        statuses.append(
+            httpx.get(f"{app.base_url}/health/ready", timeout=5, verify=TLS).status_code
+        )
         time.sleep(0.2)
     return statuses
 
@@ -91,12 +93,14 @@ def test_a_provider_url_with_verify_full_migrates_and_serves_over_tls(
                 json={"name": f"tls-{scheme}"},
                 headers=variant.headers,
                 timeout=10,
+                verify=TLS,
             )
             assert created.status_code == 201, created.text
             read = httpx.get(
                 f"{app.base_url}/api/items/{created.json()['id']}",
                 headers=variant.headers,
                 timeout=10,
+                verify=TLS,
             )
             assert read.status_code == 200, read.text
             encrypted = server.run(
@@ -208,7 +212,7 @@ async def rotate_under_load(
     stop = asyncio.Event()
 
     async def client() -> None:
-        async with httpx.AsyncClient(base_url=app.base_url, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=app.base_url, timeout=30, verify=TLS) as http:
             while not stop.is_set():
                 created = await http.post(
                     "/api/items", json={"name": f"rot-{uuid.uuid4().hex[:12]}"}

@@ -31,7 +31,7 @@ import pytest
 from tests import postgres
 from tests.faults.service import InstalledVariant, migrated_database
 from tests.test_boot import tables_by_schema
-from tests.tools import clean_env, uv_bin
+from tests.tools import TLS, clean_env, uv_bin
 
 pytestmark = pytest.mark.boot
 
@@ -390,7 +390,7 @@ async def migrate_while_reading(
             reads.append((response.status_code, time.monotonic() - sent))
             await asyncio.sleep(0.05)
 
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, verify=TLS) as client:
         readers = [asyncio.create_task(reader(client)) for _ in range(4)]
         _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
         elapsed = time.monotonic() - started

@@ -26,6 +26,7 @@ from tests.faults.service import (
     migrated_database,
     wait_for,
 )
+from tests.tools import TLS
 
 pytestmark = pytest.mark.reliability
 
@@ -126,7 +127,9 @@ def test_exhausted_pool_answers_503_within_the_pool_timeout_then_recovers(
         # Connections left idle by the burst must expire before uvicorn's 5 s
         # keep-alive could close one under a later request.
         limits = httpx.Limits(max_connections=100, keepalive_expiry=2)
-        async with httpx.AsyncClient(base_url=app.base_url, timeout=60, limits=limits) as client:
+        async with httpx.AsyncClient(
+            base_url=app.base_url, timeout=60, limits=limits, verify=TLS
+        ) as client:
             created = await client.post("/api/items", json={"name": "before"})
             assert created.status_code == 201, created.text
             async with TableLock(database):
@@ -193,7 +196,7 @@ def test_killed_connections_cost_at_most_a_503_and_no_acknowledged_row(
         return response.status_code
 
     async def scenario(app: RunningApp) -> dict[str, int]:
-        async with httpx.AsyncClient(base_url=app.base_url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=app.base_url, timeout=30, verify=TLS) as client:
             # Between requests: every pooled connection is killed while idle.
             between_failures = killed_between = 0
             for _ in range(5):
@@ -293,7 +296,7 @@ def test_database_down_and_back_without_restarting_the_app(
 
 
 async def down_and_back(app: RunningApp, cluster: ThrowawayCluster) -> dict[str, float]:
-    async with httpx.AsyncClient(base_url=app.base_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=app.base_url, timeout=30, verify=TLS) as client:
         assert (await client.get("/health/ready")).status_code == 200
         assert (await client.post("/api/items", json={"name": "before"})).status_code == 201
         await asyncio.to_thread(cluster.stop, "fast")
@@ -418,7 +421,7 @@ def test_a_storm_of_disconnecting_clients_leaks_no_connection(
         left = len(last)
 
         # Nothing checked out: every one of the pool's connections can be taken again.
-        async with httpx.AsyncClient(base_url=app.base_url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=app.base_url, timeout=30, verify=TLS) as client:
             async with TableLock(database):
                 held = [
                     asyncio.create_task(client.get("/api/items"))
@@ -457,7 +460,9 @@ def test_200_concurrent_writers_on_a_small_pool_each_write_present_once(
 
     async def scenario(app: RunningApp) -> tuple[list[httpx.Response], float]:
         limits = httpx.Limits(max_connections=writers)
-        async with httpx.AsyncClient(base_url=app.base_url, timeout=60, limits=limits) as client:
+        async with httpx.AsyncClient(
+            base_url=app.base_url, timeout=60, limits=limits, verify=TLS
+        ) as client:
             started = time.monotonic()
             responses = await asyncio.gather(
                 *(client.post("/api/items", json={"name": f"writer-{n}"}) for n in range(writers))

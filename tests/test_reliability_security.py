@@ -22,6 +22,7 @@ import pytest
 from tests import postgres
 from tests.faults.service import InstalledVariant, migrated_database
 from tests.test_reliability import FAULT_VARIANT
+from tests.tools import TLS
 
 pytestmark = pytest.mark.reliability
 
@@ -130,7 +131,7 @@ def test_the_database_password_never_shows(
         seen.append(f"{response.status_code} {dict(response.headers)} {response.text}")
 
     def exercise(base_url: str) -> None:
-        with httpx.Client(base_url=base_url, timeout=30) as client:
+        with httpx.Client(base_url=base_url, timeout=30, verify=TLS) as client:
             for method, path, body in [
                 ("GET", "/health/ready", None),
                 ("GET", "/health/live", None),

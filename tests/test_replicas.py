@@ -26,7 +26,7 @@ import pytest
 from tests import postgres
 from tests.faults.replication import ReplicatedPair
 from tests.faults.service import InstalledVariant, RunningApp
-from tests.tools import clean_env
+from tests.tools import TLS, clean_env
 
 pytestmark = pytest.mark.reliability
 
@@ -69,7 +69,7 @@ def wait_until_standby_serves(app: RunningApp, timeout: float = 10) -> dict[str,
     """Readiness once every standby reports ``ok``; fail if one does not within ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
-        ready = httpx.get(f"{app.base_url}/health/ready", timeout=5).json()
+        ready = httpx.get(f"{app.base_url}/health/ready", timeout=5, verify=TLS).json()
         replicas = ready.get("replicas") or {}
         if replicas and all(state.startswith("ok") for state in replicas.values()):
             return ready
@@ -89,12 +89,16 @@ def test_reads_go_to_the_standby_and_writes_to_the_primary(
     with variant.serve(tmp_path / "app.log", database_url, **settings) as app:
         ready = wait_until_standby_serves(app)
         assert ready["status"] == "ok", ready
-        created = httpx.post(f"{app.base_url}/api/items", json={"name": "replicated"}, timeout=10)
+        created = httpx.post(
+            f"{app.base_url}/api/items", json={"name": "replicated"}, timeout=10, verify=TLS
+        )
         assert created.status_code == 201, created.text
         pair.wait_until_caught_up()
         offsets = {name: cluster.log.stat().st_size for name, cluster in pair.clusters.items()}
         statuses = Counter(
-            httpx.get(f"{app.base_url}/api/items/{created.json()['id']}", timeout=10).status_code
+            httpx.get(
+                f"{app.base_url}/api/items/{created.json()['id']}", timeout=10, verify=TLS
+            ).status_code
             for _ in range(100)
         )
         app.assert_clean_log()
@@ -121,11 +125,15 @@ def test_a_read_after_a_write_finds_it_with_the_standby_10_s_behind(
     settings = {"DATABASE_REPLICA_URL": replica_url, "DATABASE_REPLICA_MAX_LAG": "60"}
     with variant.serve(tmp_path / "app.log", database_url, **settings) as app:
         wait_until_standby_serves(app)
-        with httpx.Client(base_url=app.base_url, timeout=10) as client:  # keeps its cookies
+        with httpx.Client(
+            base_url=app.base_url, timeout=10, verify=TLS
+        ) as client:  # keeps its cookies
             same_client = [read_after_write(client, client) for _ in range(20)]
-        with httpx.Client(base_url=app.base_url, timeout=10) as writer:
+        with httpx.Client(base_url=app.base_url, timeout=10, verify=TLS) as writer:
             other_client = [
-                read_after_write(writer, httpx.Client(base_url=app.base_url, timeout=10))
+                read_after_write(
+                    writer, httpx.Client(base_url=app.base_url, timeout=10, verify=TLS)
+                )
                 for _ in range(20)
             ]
         app.assert_clean_log()
@@ -153,15 +161,17 @@ def test_a_standby_that_is_down_is_skipped_without_an_error(
     settings = {"DATABASE_REPLICA_URL": replica_url, "DATABASE_REPLICA_MAX_LAG": "30"}
     with variant.serve(tmp_path / "app.log", database_url, **settings) as app:
         wait_until_standby_serves(app)
-        created = httpx.post(f"{app.base_url}/api/items", json={"name": "kept"}, timeout=10)
+        created = httpx.post(
+            f"{app.base_url}/api/items", json={"name": "kept"}, timeout=10, verify=TLS
+        )
         pair.wait_until_caught_up()
         read = f"{app.base_url}/api/items/{created.json()['id']}"
         before = pair.standby.log.stat().st_size
-        assert httpx.get(read, timeout=10).status_code == 200
+        assert httpx.get(read, timeout=10, verify=TLS).status_code == 200
         assert item_reads(pair.standby.log, before) == 1, "the standby served no read first"
         pair.standby.stop()
-        statuses = Counter(httpx.get(read, timeout=10).status_code for _ in range(50))
-        ready = httpx.get(f"{app.base_url}/health/ready", timeout=10)
+        statuses = Counter(httpx.get(read, timeout=10, verify=TLS).status_code for _ in range(50))
+        ready = httpx.get(f"{app.base_url}/health/ready", timeout=10, verify=TLS)
         text = app.stop()
     assert statuses == {200: 50}, statuses
     assert ready.status_code == 200
@@ -186,7 +196,9 @@ class Writes:
 async def write_until(
     app: RunningApp, writes: Writes, stop: asyncio.Event, headers: dict[str, str]
 ) -> None:
-    async with httpx.AsyncClient(base_url=app.base_url, timeout=30, headers=headers) as client:
+    async with httpx.AsyncClient(
+        base_url=app.base_url, timeout=30, headers=headers, verify=TLS
+    ) as client:
         while not stop.is_set():
             name = f"fo-{uuid.uuid4().hex[:16]}"
             response = await client.post("/api/items", json={"name": name})

@@ -29,7 +29,7 @@ import pytest
 from tests import kubernetes, shipping
 from tests.faults.haproxy import LoadBalancer
 from tests.faults.service import LEAK_WARNINGS, InstalledVariant, free_port, migrated_database
-from tests.tools import clean_env
+from tests.tools import TLS, clean_env
 
 pytestmark = pytest.mark.reliability
 
@@ -164,7 +164,9 @@ async def roll(
     """
     traffic, stop = Traffic(), asyncio.Event()
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-    async with httpx.AsyncClient(base_url=balancer.url, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=balancer.url, timeout=30, limits=limits, verify=TLS
+    ) as client:
         clients = [
             asyncio.create_task(client_loop(client, n, traffic, stop)) for n in range(CLIENTS)
         ]
@@ -196,7 +198,7 @@ async def ready(instances: dict[int, Instance], timeout: float = 60) -> None:
     last answer and its log.
     """
     deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=5) as client:
+    async with httpx.AsyncClient(timeout=5, verify=TLS) as client:
         for port, instance in instances.items():
             last: object = None
             while True:

@@ -29,7 +29,7 @@ from tests.faults.pgbouncer import PgBouncer
 from tests.faults.roles import compose_roles
 from tests.faults.service import InstalledVariant, free_port
 from tests.test_boot import crud_round_trip, tables_by_schema
-from tests.tools import clean_env, uv_bin
+from tests.tools import TLS, clean_env, uv_bin
 
 pytestmark = pytest.mark.reliability
 
@@ -147,7 +147,7 @@ async def mixed_load(
     async def connection() -> None:
         # A client per connection: one pool of 64 costs this process 3x the CPU per request.
         async with httpx.AsyncClient(
-            base_url=base_url, timeout=30, limits=httpx.Limits(max_connections=1)
+            base_url=base_url, timeout=30, limits=httpx.Limits(max_connections=1), verify=TLS
         ) as client:
             await worker(client)
 
@@ -264,16 +264,16 @@ def test_an_over_budget_server_refuses_in_production_and_warns_in_development(
                 # failed to start; a single worker exits 3.)
                 process.wait(timeout=60)
                 with pytest.raises(httpx.TransportError):
-                    httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=2)
+                    httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=2, verify=TLS)
             else:
                 deadline = time.monotonic() + 60
                 while time.monotonic() < deadline:
                     try:
-                        httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2)
+                        httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2, verify=TLS)
                         break
                     except httpx.TransportError:
                         time.sleep(0.2)
-                ready = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=5)
+                ready = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=5, verify=TLS)
                 assert ready.status_code == 200
         finally:
             if process.poll() is None:

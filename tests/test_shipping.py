@@ -36,7 +36,7 @@ from tests.faults.roles import compose_roles
 from tests.faults.service import Database, InstalledVariant, free_port, wait_for
 from tests.test_boot import crud_round_trip
 from tests.test_reliability import blocked_on_lock
-from tests.tools import clean_env, find_python, run
+from tests.tools import TLS, clean_env, find_python, run
 
 pytestmark = pytest.mark.boot
 
@@ -207,7 +207,7 @@ async def sigterm_with_requests_in_flight(
     transaction = holder.transaction()
     await transaction.start()
     await holder.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, verify=TLS) as client:
         requests = [asyncio.create_task(client.get("/api/items")) for _ in range(count)]
         assert await blocked_on_lock(database, 10)
         process.send_signal(signal.SIGTERM)
@@ -235,7 +235,7 @@ async def _probe_until_refused(
     probes: list[tuple[float, int | str, int | str, str | None]] = []
     while time.monotonic() - since < within:
         sent = time.monotonic() - since
-        async with httpx.AsyncClient(base_url=base_url, timeout=5) as probe:
+        async with httpx.AsyncClient(base_url=base_url, timeout=5, verify=TLS) as probe:
             try:
                 ready = (await probe.get("/health/ready")).status_code
                 live = await probe.get("/health/live")
@@ -312,7 +312,7 @@ def test_image_layout_serves_with_workers_and_drains_on_sigterm(
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and process.poll() is None:
             try:
-                if httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200:
+                if httpx.get(f"{base_url}/health/ready", timeout=2, verify=TLS).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.2)
@@ -321,7 +321,9 @@ def test_image_layout_serves_with_workers_and_drains_on_sigterm(
         _, healthcheck = shipping.parse_dockerfile(project / "Dockerfile")
         probe = [p.replace("8000", str(port)) for p in healthcheck.healthcheck or []]
         run(probe, app_dir, **env)
-        created = httpx.post(f"{base_url}/api/items", json={"name": "drain"}, timeout=10)
+        created = httpx.post(
+            f"{base_url}/api/items", json={"name": "drain"}, timeout=10, verify=TLS
+        )
         assert created.status_code == 201, created.text
         workers = asyncio.run(wait_for(lambda: _started_workers(log, 2), timeout=30))
         assert workers, log.read_text()

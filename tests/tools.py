@@ -6,11 +6,16 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import uv
 
 from tests.prerequisites import missing
 
 RUFF = shutil.which("ruff") or "ruff"
+# httpx loads its trust store for every client it makes, a bare ``httpx.get()``
+# included: about 50 ms of CPU each, hundreds of times a run (readiness polls).
+# The suite's clients share one.
+TLS = httpx.create_ssl_context()
 
 
 def clean_env(**extra: str) -> dict[str, str]:

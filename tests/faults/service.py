@@ -24,7 +24,7 @@ from cookiecutter.main import cookiecutter
 
 from tests import bytecode, postgres
 from tests.template import ROOT
-from tests.tools import clean_env, find_python, run, uv_bin
+from tests.tools import TLS, clean_env, find_python, run, uv_bin
 
 # What a healthy app never writes to its log, whatever faults it went through.
 LEAK_WARNINGS = ("non-checked-in connection", "garbage collector")
@@ -203,7 +203,8 @@ class RunningApp:
                 msg = f"the app exited with {self.process.returncode}:\n{self.output()}"
                 raise AssertionError(msg)
             try:
-                if httpx.get(f"{self.base_url}/health/live", timeout=2).status_code == 200:
+                live = httpx.get(f"{self.base_url}/health/live", timeout=2, verify=TLS)
+                if live.status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.2)
