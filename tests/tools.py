@@ -13,7 +13,7 @@ from tests.prerequisites import missing
 
 RUFF = shutil.which("ruff") or "ruff"
 # httpx loads its trust store for every client it makes, a bare ``httpx.get()``
-# included: about 50 ms of CPU each, hundreds of times a run (readiness polls).
+# included: about 50 ms of CPU each (a readiness poll makes one per try).
 # The suite's clients share one.
 TLS = httpx.create_ssl_context()
 
