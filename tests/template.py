@@ -167,6 +167,8 @@ def residue(project: Path) -> list[str]:
         if RESIDUE.search(path.name):
             found.append(f"{path}: file name")
         text = path.read_text(encoding="utf-8", errors="replace")
+        if not RESIDUE.search(text):  # the common case: one search, not one a line
+            continue
         for number, line in enumerate(text.splitlines(), 1):
             if RESIDUE.search(line):
                 found.append(f"{path.relative_to(project)}:{number}: {line.strip()}")
