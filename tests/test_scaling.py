@@ -180,6 +180,7 @@ def test_two_workers_through_pgbouncer_transaction_mode(
     try:
         variant.run("alembic", "upgrade", "head", DATABASE_URL=through, **settings)
         with variant.serve(tmp_path / "server.log", through, **settings) as app:
+            app.wait_for_workers(2)  # else the load's connections may all go to the first
             crud_round_trip(app.base_url, {"X-Tenant": TENANTS[0]} if variant.tenant else {})
             statuses, acknowledged, seconds, reconnects = asyncio.run(
                 mixed_load(app.base_url, tenants, name)

@@ -212,6 +212,20 @@ class RunningApp:
         msg = f"the app did not start within {timeout} s:\n{self.output()}"
         raise AssertionError(msg)
 
+    def wait_for_workers(self, workers: int, timeout: float = 60) -> None:
+        """Wait until ``workers`` workers have started their app.
+
+        ``/health/live`` answers once one has: under load the others may still
+        be importing theirs, and the connections opened meanwhile all go to
+        the first.
+        """
+        deadline = time.monotonic() + timeout
+        while self.output().count("Application startup complete") < workers:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                msg = f"{workers} workers did not start within {timeout} s:\n{self.output()}"
+                raise AssertionError(msg)
+            time.sleep(0.1)
+
     def output(self) -> str:
         """Everything the server wrote so far."""
         return self.log.read_text(errors="replace")
