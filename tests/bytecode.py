@@ -5,7 +5,7 @@ in its cache, so environments of the same packages hold the same files (the
 same inodes). The suite keeps bytecode in a tree of its own
 (``PYTHONPYCACHEPREFIX``, tests/conftest.py), where Python files it by the
 source's path: each new environment compiled SQLAlchemy, FastAPI, pydantic and
-the rest again (a default bake's first ``alembic upgrade head`` took 3.2 s of
+the rest again (a default bake's first ``alembic upgrade head`` took 3.3 s of
 CPU, 1.0 s with the bytecode of another environment; its first test run 21 s,
 14 s). Bytecode
 is valid for any path of the same inode: its header holds the source's mtime
