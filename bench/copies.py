@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.plan import PACKAGE
-from bench.servers import run
-from tests import bytecode
-from tests.tools import uv_bin
+from bench.servers import install
 
 
 @dataclass(frozen=True)
@@ -99,6 +97,5 @@ def make_copy(default: Path, workdir: Path, name: str, python: str) -> Path:
             msg = f"copy {name}: {relative} no longer holds the text this lever replaces"
             raise RuntimeError(msg)
         path.write_text(text.replace(old, new))
-    run([uv_bin(), "sync", "--quiet", "--python", python], target)
-    bytecode.adopt(target / ".venv")
+    install(target, python)
     return target

@@ -83,9 +83,14 @@ def bake(workdir: Path, name: str, python: str, **answers: str) -> Path:
     extra = [f"{key}={value}" for key, value in answers.items()]
     run([str(cookiecutter), "--no-input", "-o", str(out), str(ROOT), *extra], ROOT)
     (project,) = [p for p in out.iterdir() if p.is_dir()]
+    install(project, python)
+    return project
+
+
+def install(project: Path, python: str) -> None:
+    """``uv sync`` the project with ``python``; its environment takes the filed bytecode."""
     run([uv_bin(), "sync", "--quiet", "--python", python], project)
     bytecode.adopt(project / ".venv")
-    return project
 
 
 def sqlalchemy_url(admin_url: str, database: str) -> str:

@@ -7,10 +7,9 @@ same inodes). The suite keeps bytecode in a tree of its own
 source's path: each new environment compiled SQLAlchemy, FastAPI, pydantic and
 the rest again (a default bake's first ``alembic upgrade head`` took 3.3 s of
 CPU, 1.0 s with the bytecode of another environment; its first test run 21 s,
-14 s). Bytecode
-is valid for any path of the same inode: its header holds the source's mtime
-and size, which a hard link shares, and the loader corrects the file name in
-the code. So the bytecode an environment compiled is filed by inode
+14 s). Bytecode is valid for any path of the same inode: its header holds the
+source's mtime and size, which a hard link shares, and the loader corrects the
+file name in the code. So the bytecode an environment compiled is filed by inode
 (``contribute``), and a new environment gets, as hard links, the bytecode of
 every file already filed (``adopt``). A file Python finds stale it compiles
 again, replacing the link, never the shared copy.

@@ -25,7 +25,7 @@ import pytest
 from tests import bytecode, postgres, shipping, template
 from tests.faults.issuer import app_settings, running_issuer
 from tests.faults.service import InstalledVariant
-from tests.tools import TLS, find_python, run, uv_bin
+from tests.tools import TLS, find_python, run, uv_bin, uv_sync
 
 BOOTED_VARIANTS: list[dict[str, str]] = [
     dict(zip(template.OPTION_VALUES, values, strict=True))
@@ -145,8 +145,7 @@ def install_and_test(
     uv = uv_bin()
     tenant_env = {"TENANTS": "acme,globex"} if answers["tenancy"] == "schema-per-tenant" else {}
     env = {"DATABASE_URL": database_url, "TEST_DATABASE_URL": database_url, **tenant_env}
-    run([uv, "sync", "--quiet", "--python", find_python(answers["python_version"])], project)
-    bytecode.adopt(project / ".venv")
+    uv_sync(project, find_python(answers["python_version"]))
     check_python(answers, project)
     # mypy reads only the sources; it runs on one core while the database steps use the other.
     with ThreadPoolExecutor(max_workers=1) as background:
@@ -189,19 +188,13 @@ def serve(answers: dict[str, str], project: Path, package: str, env: dict[str, s
             crud_round_trip(app.base_url, headers)
             unnamed = 401 if answers["auth"] == "jwt" else 422
             if tenants:
-                assert (
-                    httpx.get(f"{app.base_url}/api/items", timeout=10, verify=TLS).status_code
-                    == unnamed
-                )
+                anonymous = httpx.get(f"{app.base_url}/api/items", timeout=10, verify=TLS)
+                assert anonymous.status_code == unnamed
                 other = (
                     {"X-Tenant": "globex"}
                     if answers["auth"] == "none"
                     else issuer.bearer(tenant="globex")
                 )
-                assert httpx.get(
-                    f"{app.base_url}/api/items", headers=other, verify=TLS
-                ).json() == {
-                    "items": [],
-                    "next": None,
-                }
+                listed = httpx.get(f"{app.base_url}/api/items", headers=other, verify=TLS)
+                assert listed.json() == {"items": [], "next": None}
         app.assert_clean_log()

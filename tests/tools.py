@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import uv
 
+from tests import bytecode
 from tests.prerequisites import missing
 
 RUFF = shutil.which("ruff") or "ruff"
@@ -41,6 +42,12 @@ def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[s
         )
         raise AssertionError(msg)
     return result
+
+
+def uv_sync(project: Path, python: str) -> None:
+    """``uv sync`` the project with ``python``; its environment takes the filed bytecode."""
+    run([uv_bin(), "sync", "--quiet", "--python", python], project)
+    bytecode.adopt(project / ".venv")
 
 
 def uv_bin() -> str:

@@ -22,9 +22,9 @@ import asyncpg
 import httpx
 from cookiecutter.main import cookiecutter
 
-from tests import bytecode, postgres
+from tests import postgres
 from tests.template import ROOT
-from tests.tools import TLS, clean_env, find_python, run, uv_bin
+from tests.tools import TLS, clean_env, find_python, run, uv_bin, uv_sync
 
 # What a healthy app never writes to its log, whatever faults it went through.
 LEAK_WARNINGS = ("non-checked-in connection", "garbage collector")
@@ -88,8 +88,7 @@ class InstalledVariant:
                 str(ROOT), no_input=True, extra_context=answers, output_dir=str(output_dir)
             )
         )
-        run([uv_bin(), "sync", "--quiet", "--python", python], project)
-        bytecode.adopt(project / ".venv")
+        uv_sync(project, python)
         return cls.load(answers, project)
 
     @classmethod
