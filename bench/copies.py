@@ -73,6 +73,14 @@ COPIES: dict[str, Copy] = {
     "no-access-line": Copy(
         "the access line off (LOG_LEVEL=WARNING)", env={"LOG_LEVEL": "WARNING"}
     ),
+    "no-slow-query-timing": Copy(
+        "the slow-query timing off (DATABASE_SLOW_QUERY_MS=0)", env={"DATABASE_SLOW_QUERY_MS": "0"}
+    ),
+    "ping-after-60": Copy(
+        "the idle-connection ping only after 60 s idle, not 1 s: under callgrind's slowdown a"
+        " pooled connection can sit idle for a second between requests at 64 connections",
+        env={"DATABASE_POOL_PING_AFTER": "60"},
+    ),
     "no-pieces": Copy(
         "the app's own pieces off: access line, slow-query timing, idle-connection ping",
         env={
