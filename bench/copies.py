@@ -81,6 +81,42 @@ COPIES: dict[str, Copy] = {
         " pooled connection can sit idle for a second between requests at 64 connections",
         env={"DATABASE_POOL_PING_AFTER": "60"},
     ),
+    "read-session-exit-stack": Copy(
+        "read_session builds an AsyncExitStack even with no replica (the shipped code skips it)",
+        edits=(
+            (
+                "db/manager.py",
+                """        if self.replicas is None:  # the primary alone: no exit stack to build
+            async with self.admission.slot(), self.read_sessionmaker() as primary:
+                with _open(primary):
+                    yield primary
+            return
+        async with AsyncExitStack() as stack:
+            session = await self._standby_session(self.replicas, stack)
+            if session is None:""",
+                """        async with AsyncExitStack() as stack:
+            session = None
+            if self.replicas is not None:
+                session = await self._standby_session(self.replicas, stack)
+            if session is None:""",
+            ),
+        ),
+    ),
+    "admission-timer-always": Copy(
+        "the admission queue arms its timeout for every slot (the shipped code: only to wait)",
+        edits=(
+            (
+                "db/admission.py",
+                """            if self._slots.locked():
+                async with asyncio.timeout(self._timeout):
+                    await self._slots.acquire()
+            else:  # free now: acquire() takes it without waiting
+                await self._slots.acquire()""",
+                """            async with asyncio.timeout(self._timeout):
+                await self._slots.acquire()""",
+            ),
+        ),
+    ),
     "no-pieces": Copy(
         "the app's own pieces off: access line, slow-query timing, idle-connection ping",
         env={

@@ -99,3 +99,21 @@ def test_smoke_run_writes_sane_results(pg_admin_url: str, tmp_path: Path, figure
             if (r["top"], r["bottom"], r["scenario"]) == ("generated", "ceiling", "read")
         )
     )
+
+
+def test_every_copy_edits_text_the_default_bake_holds(cookies) -> None:
+    """A lever whose text the template no longer holds would stop a benchmark run."""
+    from bench.copies import COPIES as LEVERS
+    from bench.plan import PACKAGE
+
+    result = cookies.bake()
+    assert result.exception is None, result.exception
+    package = result.project_path / "src" / PACKAGE
+    stale = [
+        f"{name}: {relative}"
+        for name, lever in LEVERS.items()
+        for relative, old, _ in lever.edits
+        if old not in (package / relative).read_text()
+    ]
+    assert stale == []
+    assert all(lever.edits or lever.env for name, lever in LEVERS.items() if name != "again")

