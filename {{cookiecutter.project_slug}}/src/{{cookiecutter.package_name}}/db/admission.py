@@ -36,7 +36,7 @@ class Admission:
 
         Waiting longer than the pool's own timeout raises the pool's error,
         ``sqlalchemy.exc.TimeoutError``, which the app answers with a 503. The
-        timer is armed only when a slot is not free at once (1 % of a read's
+        timer is armed only when a slot is not free at once (0.5 % of a read's
         instructions otherwise).
         """
         try:
