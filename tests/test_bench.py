@@ -9,6 +9,7 @@ rows: every code path of the harness, in about a minute. It needs wrk
 """
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -112,8 +113,13 @@ def test_every_copy_edits_text_the_default_bake_holds(cookies) -> None:
     stale = [
         f"{name}: {relative}"
         for name, lever in LEVERS.items()
-        for relative, old, _ in lever.edits
-        if old not in (package / relative).read_text()
+        for relative, old, new in lever.edits
+        if old == new or old not in (package / relative).read_text()
     ]
     assert stale == []
+    # A misspelt setting would be ignored, and the copy would measure the shipped code.
+    readme = (result.project_path / "README.md").read_text()
+    settings = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, re.MULTILINE))
+    unknown = {key for lever in LEVERS.values() for key in lever.env} - settings
+    assert unknown == set()
     assert all(lever.edits or lever.env for name, lever in LEVERS.items() if name != "again")
