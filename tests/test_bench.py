@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.copies import COPIES as LEVERS
+from bench.plan import PACKAGE
 from tests.prerequisites import require
 from tests.template import ROOT
 from tests.tools import clean_env
@@ -104,9 +106,6 @@ def test_smoke_run_writes_sane_results(pg_admin_url: str, tmp_path: Path, figure
 
 def test_every_copy_edits_text_the_default_bake_holds(cookies) -> None:
     """A lever whose text the template no longer holds would stop a benchmark run."""
-    from bench.copies import COPIES as LEVERS
-    from bench.plan import PACKAGE
-
     result = cookies.bake()
     assert result.exception is None, result.exception
     package = result.project_path / "src" / PACKAGE
